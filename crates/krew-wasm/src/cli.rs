@@ -1,0 +1,134 @@
+//! The command line: every subcommand, flag and alias.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "krew-wasm",
+    version,
+    about = "Install WebAssembly kubectl plugins from OCI registries and run them with kubectl",
+    long_about = "Install WebAssembly kubectl plugins from OCI registries and run them with kubectl.\n\n\
+        Installed plugins are linked as $KREW_WASM_ROOT/bin/kubectl-<name> (default ~/.krew-wasm/bin); \
+        put that directory on PATH and run them as `kubectl <name>`. Each plugin runs sandboxed: \
+        it sees its arguments, stdio and a short list of environment variables, nothing else.",
+    after_help = "Environment:\n  KREW_WASM_ROOT   store directory (default ~/.krew-wasm)\n  \
+        KREW_WASM_LOG    log level on stderr: error, warn, info, debug"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download a plugin from an OCI registry and install it
+    #[command(
+        visible_alias = "install",
+        after_help = "Examples:\n  krew-wasm pull ghcr.io/org/decoder:v1.2.0\n  \
+            krew-wasm pull 127.0.0.1:5000/plugins/hello@sha256:4f2c…  # pinned by digest\n  \
+            krew-wasm pull oci://registry.example.com/kubectl-foo-bar.wasm:latest --name foo-bar"
+    )]
+    Pull(PullArgs),
+    /// List installed plugins
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Remove installed plugins
+    #[command(visible_alias = "uninstall", after_help = "Example:\n  krew-wasm rm hello decoder")]
+    Rm(RmArgs),
+    /// Show everything recorded about an installed plugin
+    #[command(after_help = "Example:\n  krew-wasm info hello")]
+    Info(InfoArgs),
+    /// Run a local .wasm file or a plugin from a registry without installing it
+    #[command(after_help = "Examples:\n  krew-wasm run ./hello.wasm -- a b\n  \
+            krew-wasm run ghcr.io/org/decoder:v1 -- secret my-tls")]
+    Run(RunArgs),
+    /// Print version information
+    Version,
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  krew-wasm completions bash > /etc/bash_completion.d/krew-wasm")]
+    Completions(CompletionsArgs),
+}
+
+/// How to reach registries (pull and run).
+#[derive(Debug, Args, Clone)]
+pub struct RegistryFlags {
+    /// Talk plain HTTP to the registry (loopback registries fall back to it on their own)
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Trust this PEM CA certificate for the registry's TLS, in addition to the system roots
+    #[arg(long, value_name = "PEM", env = "KREW_WASM_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// registry/repository:tag or registry/repository@sha256:…, optionally prefixed by registry:// or oci://
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Install under this name (default: the last path segment of REF, without a `kubectl-` prefix or `.wasm`)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace a plugin already installed under the same name
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Names of the plugins to remove
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Name of an installed plugin
+    pub name: String,
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A .wasm file, or a registry reference
+    #[arg(value_name = "FILE.wasm|REF")]
+    pub target: String,
+    /// Arguments passed to the plugin (after `--`)
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    pub shell: clap_complete::Shell,
+}
+
+impl RegistryFlags {
+    pub fn to_options(&self) -> krew_wasm_oci::RegistryOptions {
+        krew_wasm_oci::RegistryOptions {
+            plain_http: self.plain_http,
+            ca_files: self.ca_file.iter().cloned().collect(),
+        }
+    }
+}

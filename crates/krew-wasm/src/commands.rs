@@ -1,0 +1,374 @@
+//! The subcommands of the CLI.
+
+use std::ffi::OsString;
+use std::io::BufWriter;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{CommandFactory, Parser};
+use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
+use krew_wasm_runtime::{Runtime, WasmKind};
+use krew_wasm_store::{Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, InfoArgs, ListArgs, OutputFormat, PullArgs, RmArgs, RunArgs};
+use crate::launch;
+use crate::output::{download_bar, human_size, print_table, short_digest, spinner};
+use crate::settings::{path_hint, store_root};
+
+/// Exit code after Ctrl-C, as shells report SIGINT.
+const INTERRUPTED_EXIT_CODE: u8 = 130;
+
+pub fn main(argv: Vec<OsString>) -> ExitCode {
+    let cli = Cli::parse_from(argv);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) if err.is::<Interrupted>() => {
+            eprintln!("{err}");
+            ExitCode::from(INTERRUPTED_EXIT_CODE)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Pull(args) => block_on_interruptible(pull(args)).map(|()| ExitCode::SUCCESS),
+        Command::List(args) => list(args).map(|()| ExitCode::SUCCESS),
+        Command::Rm(args) => rm(args).map(|()| ExitCode::SUCCESS),
+        Command::Info(args) => info(args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run(args),
+        Command::Version => {
+            let runtime = Runtime::new()?;
+            println!("krew-wasm {}", env!("CARGO_PKG_VERSION"));
+            println!("wasmtime {}", krew_wasm_runtime::WASMTIME_VERSION);
+            println!("engine {}", runtime.compatibility_hash());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions(args) => {
+            clap_complete::generate(args.shell, &mut Cli::command(), "krew-wasm", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Ctrl-C ended the command.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; nothing was changed")]
+struct Interrupted;
+
+/// Runs a future on a current-thread runtime. Ctrl-C drops the future, so
+/// staged files are deleted before the process exits with 130.
+fn block_on_interruptible<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    tokio.block_on(async {
+        tokio::select! {
+            result = future => result,
+            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+        }
+    })
+}
+
+fn plugin_name(reference: &PluginReference, explicit: Option<&str>) -> Result<PluginName> {
+    match explicit {
+        Some(name) => Ok(PluginName::new(name)?),
+        None => PluginName::derive(reference.repository_basename()).map_err(|e| {
+            anyhow!("{e}\nThat name was derived from `{reference}`; choose one with --name NAME")
+        }),
+    }
+}
+
+async fn pull(args: PullArgs) -> Result<()> {
+    let reference = PluginReference::parse(&args.reference)?;
+    let name = plugin_name(&reference, args.name.as_deref())?;
+    let store = Store::new(store_root()?);
+    // Fail before downloading when the answer is already known; the store
+    // checks again under the lock.
+    let previous = store.receipt(name.as_str()).ok();
+    if let Some(previous) = &previous {
+        if !args.force && previous.source != reference.to_string() {
+            return Err(krew_wasm_store::StoreError::AlreadyInstalled {
+                name: name.to_string(),
+                installed_from: previous.source.clone(),
+            }
+            .into());
+        }
+    }
+
+    let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
+    let resolved = client.resolve(&reference).await?;
+    if let Some(previous) = &previous {
+        let unchanged = previous.digest == resolved.layer.digest && previous.manifest_digest == resolved.manifest_digest;
+        if unchanged && !args.force && store.blob_path(&previous.digest).is_file() {
+            println!("{name} is already installed and up to date ({})", short_digest(&previous.digest));
+            return Ok(());
+        }
+    }
+
+    let have_blob = store.blob_path(&resolved.layer.digest).is_file();
+    let (staged, wasm) = if have_blob {
+        let wasm = std::fs::read(store.blob_path(&resolved.layer.digest)).context("reading the stored blob")?;
+        (None, wasm)
+    } else {
+        let staged = download(&client, &store, &resolved, name.as_str()).await?;
+        let wasm = std::fs::read(staged.path()).context("reading the downloaded blob")?;
+        (Some(staged), wasm)
+    };
+
+    let compiling = spinner(&format!("precompiling {name}"));
+    let runtime = Runtime::new()?;
+    let precompiled = runtime
+        .precompile(&wasm)
+        .with_context(|| format!("{reference} is not a runnable plugin; nothing was installed"))?;
+    compiling.finish_and_clear();
+
+    let receipt = Receipt {
+        version: RECEIPT_VERSION,
+        name: name.to_string(),
+        source: reference.to_string(),
+        manifest_digest: resolved.manifest_digest.clone(),
+        digest: resolved.layer.digest.clone(),
+        media_type: resolved.layer.media_type.clone(),
+        size: resolved.layer.size,
+        kind: match precompiled.kind {
+            WasmKind::Module => PluginKind::P1Module,
+            WasmKind::Component => PluginKind::P2Component,
+        },
+        installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        pinned: reference.is_pinned(),
+    };
+    let engine = runtime.compatibility_hash();
+    let executable = std::env::current_exe().context("finding the krew-wasm executable")?;
+    let lock = store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))?;
+    let outcome = store.install(
+        &lock,
+        Install {
+            name: &name,
+            receipt: receipt.clone(),
+            blob: staged,
+            artifact: Some((&engine, precompiled.bytes)),
+            executable: &executable,
+            force: args.force,
+        },
+    )?;
+    drop(lock);
+    let what = match outcome {
+        Installed::Unchanged => {
+            println!("{name} is already installed and up to date ({})", short_digest(&receipt.digest));
+            return Ok(());
+        }
+        Installed::New => "installed",
+        Installed::Replaced(_) => "replaced",
+    };
+    println!(
+        "{what} {name} from {reference} ({}, {}, {}); run it with `kubectl {name}`",
+        short_digest(&receipt.digest),
+        receipt.kind.describe(),
+        human_size(receipt.size)
+    );
+    print_path_hint(&store);
+    Ok(())
+}
+
+/// Streams the wasm layer into a staged file of the store.
+async fn download(
+    client: &RegistryClient,
+    store: &Store,
+    resolved: &ResolvedPlugin,
+    label: &str,
+) -> Result<tempfile::NamedTempFile> {
+    let mut staged = store.staging_file()?;
+    let bar = download_bar(resolved.layer.size, label);
+    {
+        let mut writer = BufWriter::with_capacity(256 * 1024, staged.as_file_mut());
+        client.fetch_layer(resolved, &mut writer, |n| bar.set_position(n)).await?;
+    }
+    bar.finish_and_clear();
+    Ok(staged)
+}
+
+fn print_path_hint(store: &Store) {
+    if let Some(hint) = path_hint(&store.bin_dir()) {
+        eprintln!("{hint}");
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListItem {
+    name: String,
+    reference: Option<String>,
+    digest: Option<String>,
+    kind: Option<PluginKind>,
+    size: Option<u64>,
+    installed_at: Option<String>,
+    pinned: Option<bool>,
+    status: String,
+    problems: Vec<String>,
+}
+
+fn list(args: ListArgs) -> Result<()> {
+    let store = Store::new(store_root()?);
+    let entries = store.entries()?;
+    let items: Vec<ListItem> = entries
+        .into_iter()
+        .map(|entry| {
+            let mut problems = entry.problems;
+            let receipt = match entry.receipt {
+                Ok(receipt) => Some(receipt),
+                Err(e) => {
+                    problems.insert(0, e);
+                    None
+                }
+            };
+            ListItem {
+                name: entry.name,
+                reference: receipt.as_ref().map(|r| r.source.clone()),
+                digest: receipt.as_ref().map(|r| r.digest.clone()),
+                kind: receipt.as_ref().map(|r| r.kind),
+                size: receipt.as_ref().map(|r| r.size),
+                installed_at: receipt.as_ref().map(|r| r.installed_at.clone()),
+                pinned: receipt.as_ref().map(|r| r.pinned),
+                status: if problems.is_empty() { "ok".into() } else { "broken".into() },
+                problems,
+            }
+        })
+        .collect();
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&items)?),
+        OutputFormat::Table => {
+            if items.is_empty() {
+                eprintln!("no plugins installed in {}; install one with `krew-wasm pull REF`", store.root().display());
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|item| {
+                    let dash = || "-".to_string();
+                    vec![
+                        item.name.clone(),
+                        item.reference.clone().unwrap_or_else(dash),
+                        item.digest.as_deref().map(short_digest).unwrap_or_else(dash),
+                        item.kind.map(|k| k.describe().to_string()).unwrap_or_else(dash),
+                        item.size.map(human_size).unwrap_or_else(dash),
+                        item.installed_at.clone().unwrap_or_else(dash),
+                        if item.problems.is_empty() {
+                            "ok".to_string()
+                        } else {
+                            format!("BROKEN: {}", item.problems.join("; "))
+                        },
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "REFERENCE", "DIGEST", "KIND", "SIZE", "INSTALLED", "STATUS"], &rows);
+        }
+    }
+    Ok(())
+}
+
+fn rm(args: RmArgs) -> Result<()> {
+    let store = Store::new(store_root()?);
+    // Check every name first, so `rm a typo` removes nothing.
+    for name in &args.names {
+        if !store.receipt_path(name).exists() {
+            bail!(krew_wasm_store::StoreError::NotInstalled(name.clone()));
+        }
+    }
+    let lock = store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))?;
+    for name in &args.names {
+        store.remove(&lock, name)?;
+        println!("removed {name}");
+    }
+    drop(lock);
+    print_path_hint(&store);
+    Ok(())
+}
+
+fn info(args: InfoArgs) -> Result<()> {
+    let store = Store::new(store_root()?);
+    let receipt = store.receipt(&args.name)?;
+    if args.output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&receipt)?);
+        return Ok(());
+    }
+    let runtime = Runtime::new()?;
+    let artifact = store.artifact_path(&runtime.compatibility_hash(), &receipt.digest);
+    let blob = store.blob_path(&receipt.digest);
+    let link = PluginName::new(&receipt.name).map(|n| store.link_path(&n));
+    let link_line = match &link {
+        Ok(link) => match std::fs::read_link(link) {
+            Ok(target) if link.exists() => format!("{} -> {}", link.display(), target.display()),
+            Ok(target) => format!("{} -> {} (BROKEN: dangling)", link.display(), target.display()),
+            Err(_) => format!("{} (BROKEN: missing)", link.display()),
+        },
+        Err(e) => format!("(none: {e})"),
+    };
+    let present = |path: &Path, missing: &str| {
+        if path.is_file() {
+            path.display().to_string()
+        } else {
+            format!("{} ({missing})", path.display())
+        }
+    };
+    let rows = [
+        ("Name", receipt.name.clone()),
+        ("Source", receipt.source.clone()),
+        ("Pinned", if receipt.pinned { "yes (installed by digest)".into() } else { "no".into() }),
+        ("Manifest digest", receipt.manifest_digest.clone()),
+        ("Digest", receipt.digest.clone()),
+        ("Media type", receipt.media_type.clone()),
+        ("Kind", receipt.kind.describe().to_string()),
+        ("Size", format!("{} ({} bytes)", human_size(receipt.size), receipt.size)),
+        ("Installed", receipt.installed_at.clone()),
+        ("Blob", present(&blob, "BROKEN: missing")),
+        ("Precompiled", present(&artifact, "missing: rebuilt on the next run")),
+        ("Link", link_line),
+        ("Run with", format!("kubectl {}", receipt.name)),
+    ];
+    for (key, value) in rows {
+        println!("{:<16} {value}", format!("{key}:"));
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let runtime = Runtime::new()?;
+    let path = Path::new(&args.target);
+    let looks_like_file = path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');
+    let (program, wasm, name) = if looks_like_file {
+        let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_string();
+        (args.target.clone(), wasm, name)
+    } else {
+        let reference = PluginReference::parse(&args.target)
+            .with_context(|| format!("`{}` is neither a file nor a registry reference", args.target))?;
+        let name = PluginName::derive(reference.repository_basename())
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| reference.repository_basename().to_string());
+        let options = args.registry.to_options();
+        let wasm = block_on_interruptible(fetch_to_memory(&reference, &options))?;
+        (format!("kubectl-{name}"), wasm, name)
+    };
+    let plugin = runtime.compile(&wasm).with_context(|| format!("{} is not a runnable plugin", args.target))?;
+    let mut argv = vec![program];
+    argv.extend(args.args);
+    launch::run_to_exit_code(&runtime, &plugin, &name, argv)
+}
+
+/// Downloads a plugin into memory, verified, without touching the store.
+async fn fetch_to_memory(reference: &PluginReference, options: &RegistryOptions) -> Result<Vec<u8>> {
+    let mut client = RegistryClient::new(reference, options)?;
+    let resolved = client.resolve(reference).await?;
+    let mut wasm = Vec::with_capacity(usize::try_from(resolved.layer.size).unwrap_or(0));
+    let bar = download_bar(resolved.layer.size, reference.repository_basename());
+    client.fetch_layer(&resolved, &mut wasm, |n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    Ok(wasm)
+}

@@ -1,0 +1,120 @@
+//! Starting plugins: wrapper mode (`kubectl-<name>`) and the shared run path.
+//!
+//! This is the start-up path a user waits on at every `kubectl <name>`: read
+//! one small receipt, memory-map the precompiled artifact, run. It takes no
+//! lock and writes nothing unless the artifact must be rebuilt.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use krew_wasm_runtime::{Exit, Invocation, Plugin, Runtime, WasmKind, allowed_env};
+use krew_wasm_store::{NameError, PluginKind, PluginName, Receipt, Store, StoreError};
+use sha2::{Digest as _, Sha256};
+
+/// Exit code for a plugin that trapped: what a shell shows for a native
+/// program that aborted (128 + SIGABRT).
+const TRAP_EXIT_CODE: u8 = 134;
+
+/// Wrapper mode: kubectl ran `kubectl-<name>`; run the installed plugin with
+/// argv exactly as received.
+pub fn wrapper_main(program: &str, name: Result<PluginName, NameError>, argv: Vec<OsString>) -> ExitCode {
+    let result = (|| -> Result<ExitCode> {
+        let name = name.with_context(|| format!("`{program}` does not name a krew-wasm plugin"))?;
+        let argv = utf8_args(argv)?;
+        let store = Store::new(crate::settings::store_root()?);
+        let receipt = match store.receipt(name.as_str()) {
+            Ok(receipt) => receipt,
+            Err(StoreError::NotInstalled(_)) => bail!(
+                "kubectl plugin `{name}` is not installed in {}; install it with\n  krew-wasm pull <registry>/<repository>:<tag> --name {name}",
+                store.root().display()
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        let runtime = Runtime::new()?;
+        let plugin = load_installed(&runtime, &store, &receipt)?;
+        run_to_exit_code(&runtime, &plugin, name.as_str(), argv)
+    })();
+    result.unwrap_or_else(|err| {
+        eprintln!("krew-wasm: error: {err:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Loads the precompiled artifact of an installed plugin, rebuilding it from
+/// the blob when it is missing or was made by another engine.
+pub fn load_installed(runtime: &Runtime, store: &Store, receipt: &Receipt) -> Result<Plugin> {
+    let kind = match receipt.kind {
+        PluginKind::P1Module => WasmKind::Module,
+        PluginKind::P2Component => WasmKind::Component,
+    };
+    let engine = runtime.compatibility_hash();
+    let artifact = store.artifact_path(&engine, &receipt.digest);
+    match runtime.load_precompiled_file(kind, &artifact) {
+        Ok(plugin) => return Ok(plugin),
+        Err(e) => log::debug!("precompiled artifact unusable, rebuilding: {e}"),
+    }
+    let blob_path = store.blob_path(&receipt.digest);
+    let wasm = std::fs::read(&blob_path).with_context(|| {
+        format!(
+            "the blob of plugin `{}` is missing ({}); reinstall it with `krew-wasm pull --force {}`",
+            receipt.name,
+            blob_path.display(),
+            receipt.source
+        )
+    })?;
+    let actual = format!("sha256:{}", hex::encode(Sha256::digest(&wasm)));
+    if actual != receipt.digest {
+        bail!(
+            "the blob of plugin `{}` is corrupt (digest {actual}, expected {}); reinstall it with `krew-wasm pull --force {}`",
+            receipt.name,
+            receipt.digest,
+            receipt.source
+        );
+    }
+    let precompiled = runtime.precompile(&wasm)?;
+    if let Err(e) = store.write_artifact(&engine, &receipt.digest, &precompiled.bytes) {
+        log::warn!("could not cache the precompiled plugin: {e}");
+    }
+    Ok(runtime.load_precompiled_bytes(precompiled.kind, &precompiled.bytes)?)
+}
+
+/// Runs `plugin` with `argv` and the allow-listed environment; turns its end
+/// into this process's exit code.
+pub fn run_to_exit_code(runtime: &Runtime, plugin: &Plugin, name: &str, argv: Vec<String>) -> Result<ExitCode> {
+    let invocation = Invocation {
+        argv,
+        env: allowed_env(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))),
+    };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let exit = tokio.block_on(runtime.run(plugin, invocation))?;
+    let _ = std::io::stdout().flush();
+    Ok(match exit {
+        Exit::Code(code) => ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)),
+        Exit::Trap { summary, details } => {
+            eprintln!("krew-wasm: plugin `{name}` crashed: {summary}");
+            if log::log_enabled!(log::Level::Debug) {
+                eprintln!("{details}");
+            } else {
+                eprintln!("krew-wasm: set KREW_WASM_LOG=debug for details");
+            }
+            ExitCode::from(TRAP_EXIT_CODE)
+        }
+    })
+}
+
+/// WASI arguments are strings: refuse non-UTF-8 ones clearly rather than
+/// mangling them.
+pub fn utf8_args(argv: Vec<OsString>) -> Result<Vec<String>> {
+    argv.into_iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            arg.into_string()
+                .map_err(|arg| anyhow::anyhow!("argument {i} ({arg:?}) is not valid UTF-8, which WebAssembly plugins cannot receive"))
+        })
+        .collect()
+}

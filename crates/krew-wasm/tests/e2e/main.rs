@@ -1,0 +1,150 @@
+//! End-to-end tests of the krew-wasm binary against real parts: Debian's
+//! docker-registry, skopeo, the real kubectl, and plugins built from source.
+
+mod atomicity;
+mod bad_input;
+mod kubectl;
+mod pull;
+mod registries;
+mod run;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use test_support::{Artifact, Registry, fixtures, sha256_digest};
+
+/// The krew-wasm binary under test.
+pub fn krew_wasm_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_krew-wasm"))
+}
+
+/// A user's world: a home directory, a store, and a clean environment, so
+/// tests never see the real ~/.docker, ~/.kube or ~/.krew-wasm.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("sandbox dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        Self { dir }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn bin(&self) -> PathBuf {
+        self.root().join("bin")
+    }
+
+    /// PATH with the store's bin first, then the system directories.
+    pub fn path_var(&self) -> String {
+        let kubectl_dir = test_support::require_tool("kubectl").parent().map(Path::to_path_buf).unwrap_or_default();
+        format!("{}:{}:/usr/local/bin:/usr/bin:/bin", self.bin().display(), kubectl_dir.display())
+    }
+
+    /// Any command, with the sandbox's environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .env("HOME", self.home())
+            .env("KREW_WASM_ROOT", self.root())
+            .env("PATH", self.path_var())
+            .env("DOCKER_CONFIG", self.home().join(".docker"))
+            .env("XDG_RUNTIME_DIR", self.home().join("run"))
+            .env("KUBECONFIG", self.home().join(".kube/config"))
+            .env("LANG", "C.UTF-8");
+        command
+    }
+
+    pub fn krew(&self, args: &[&str]) -> Output {
+        self.command(krew_wasm_exe()).args(args).output().expect("running krew-wasm")
+    }
+
+    /// Runs krew-wasm, asserts success, returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.krew(args);
+        assert!(
+            output.status.success(),
+            "krew-wasm {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs krew-wasm, asserts a non-zero exit, returns stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.krew(args);
+        assert!(
+            !output.status.success(),
+            "krew-wasm {args:?} should have failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(1), "errors exit with 1");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    /// Every file, link and directory of the store, with a digest of each
+    /// file's content or each link's target; the lock file is left out.
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk(&self.root(), &self.root(), &mut out);
+        out.remove("lock");
+        out
+    }
+
+    pub fn list_json(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["list", "-o", "json"])).expect("list -o json is JSON")
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let Ok(read) = std::fs::read_dir(dir) else { return };
+    for entry in read.flatten() {
+        let path = entry.path();
+        let rel = path.strip_prefix(base).unwrap_or(&path).display().to_string();
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        if meta.file_type().is_symlink() {
+            out.insert(rel, format!("-> {}", std::fs::read_link(&path).expect("link").display()));
+        } else if meta.is_dir() {
+            out.insert(rel.clone(), "dir".into());
+            walk(base, &path, out);
+        } else {
+            out.insert(rel, sha256_digest(&std::fs::read(&path).expect("read")));
+        }
+    }
+}
+
+/// Pushes a fixture's p2 component as a CNCF artifact; returns (reference, wasm digest).
+pub fn push_fixture(registry: &Registry, fixture: &str, repo_tag: &str) -> (String, String) {
+    let wasm = std::fs::read(fixtures().p2(fixture)).expect("fixture");
+    let digest = sha256_digest(&wasm);
+    Artifact::wasm(wasm, "application/wasm").push(registry, repo_tag);
+    (format!("{}/{repo_tag}", registry.host()), digest)
+}
+
+/// What the hello fixture prints for `args`.
+pub fn hello_output(args: &[&str]) -> String {
+    format!("Hello from a WebAssembly kubectl plugin!\nargs: {}\n", args.join(" "))
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

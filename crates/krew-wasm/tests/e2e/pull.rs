@@ -1,0 +1,214 @@
+//! pull, list, info, rm: the install life cycle against a real registry.
+
+use test_support::{Artifact, Registry, fixtures, sha256_digest};
+
+use crate::{Sandbox, hello_output, push_fixture, stderr, stdout};
+
+#[test]
+fn pull_by_tag_then_list_info_run_and_rm() {
+    let registry = Registry::start();
+    let (reference, digest) = push_fixture(&registry, "hello", "plugins/hello:v1");
+    let sandbox = Sandbox::new();
+
+    let out = sandbox.ok(&["pull", &reference]);
+    assert!(out.contains("installed hello from"), "{out}");
+    assert!(out.contains("kubectl hello"), "{out}");
+
+    let list = sandbox.list_json();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["name"], "hello");
+    assert_eq!(list[0]["reference"], reference);
+    assert_eq!(list[0]["digest"], digest);
+    assert_eq!(list[0]["kind"], "p2");
+    assert_eq!(list[0]["status"], "ok");
+    assert_eq!(list[0]["pinned"], false);
+    let table = sandbox.ok(&["ls"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("p2 component") && table.contains(&digest[..19]), "{table}");
+
+    let info = sandbox.ok(&["info", "hello"]);
+    for expected in [reference.as_str(), digest.as_str(), "application/wasm", "p2 component", "Pinned:          no"] {
+        assert!(info.contains(expected), "info lacks {expected}:\n{info}");
+    }
+    assert!(!info.contains("BROKEN") && !info.contains("missing"), "{info}");
+
+    // The link runs the plugin, whatever directory it is started from.
+    let link = sandbox.bin().join("kubectl-hello");
+    let target = std::fs::read_link(&link).expect("link");
+    assert!(target.is_relative(), "link target {target:?} should be relative");
+    let output = sandbox.command(&link).args(["a", "b"]).current_dir("/").output().unwrap();
+    assert_eq!(stdout(&output), hello_output(&["a", "b"]), "{}", stderr(&output));
+
+    let out = sandbox.ok(&["rm", "hello"]);
+    assert!(out.contains("removed hello"), "{out}");
+    assert!(!link.exists() && std::fs::symlink_metadata(&link).is_err());
+    assert!(sandbox.list_json().is_empty());
+    let snapshot = sandbox.snapshot();
+    assert!(
+        snapshot.keys().all(|k| !k.starts_with("blobs/sha256/") && !k.starts_with("receipts/") && !k.ends_with(".cwasm")),
+        "rm left files behind: {snapshot:?}"
+    );
+}
+
+#[test]
+fn pull_by_digest_pins_the_plugin() {
+    let registry = Registry::start();
+    let wasm = std::fs::read(fixtures().p1("hello")).unwrap();
+    let manifest_digest = Artifact::wasm(wasm, "application/wasm").push(&registry, "plugins/hello:v1");
+    let sandbox = Sandbox::new();
+    let reference = format!("oci://{}/plugins/hello@{manifest_digest}", registry.host());
+    sandbox.ok(&["install", &reference]);
+    let list = sandbox.list_json();
+    assert_eq!(list[0]["pinned"], true);
+    assert_eq!(list[0]["kind"], "p1");
+    assert_eq!(list[0]["reference"], format!("{}/plugins/hello@{manifest_digest}", registry.host()));
+    assert!(sandbox.ok(&["info", "hello"]).contains("yes (installed by digest)"));
+    let output = sandbox.command(sandbox.bin().join("kubectl-hello")).arg("pinned").output().unwrap();
+    assert_eq!(stdout(&output), hello_output(&["pinned"]));
+}
+
+#[test]
+fn re_pull_is_a_no_op_and_force_replaces() {
+    let registry = Registry::start();
+    let (reference, hello_digest) = push_fixture(&registry, "hello", "plugins/tool:v1");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["pull", &reference]);
+    let before = sandbox.snapshot();
+    let out = sandbox.ok(&["pull", &reference]);
+    assert!(out.contains("already installed and up to date"), "{out}");
+    assert_eq!(sandbox.snapshot(), before, "a no-op pull changed the store");
+
+    // The tag moves to another plugin: replacing needs --force.
+    let (_, exit_digest) = push_fixture(&registry, "exit-code", "plugins/tool:v1");
+    let err = sandbox.fails(&["pull", &reference]);
+    assert!(err.contains("already installed") && err.contains("--force"), "{err}");
+    assert_eq!(sandbox.snapshot(), before);
+
+    let out = sandbox.ok(&["pull", "--force", &reference]);
+    assert!(out.contains("replaced tool"), "{out}");
+    let list = sandbox.list_json();
+    assert_eq!(list[0]["digest"], exit_digest);
+    let output = sandbox.command(sandbox.bin().join("kubectl-tool")).arg("5").output().unwrap();
+    assert_eq!(output.status.code(), Some(5));
+    // The old blob is no longer referenced, so it is gone.
+    assert!(!sandbox.root().join("blobs/sha256").join(&hello_digest[7..]).exists());
+}
+
+#[test]
+fn names_are_derived_from_the_repository_or_given() {
+    let registry = Registry::start();
+    let (reference, _) = push_fixture(&registry, "hello", "team/kubectl-foo-bar.wasm:1.0");
+    let sandbox = Sandbox::new();
+    let out = sandbox.ok(&["pull", &reference]);
+    assert!(out.contains("installed foo-bar"), "{out}");
+    assert!(sandbox.bin().join("kubectl-foo_bar").exists());
+
+    sandbox.ok(&["pull", &reference, "--name", "greeter"]);
+    let names: Vec<String> = sandbox.list_json().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["foo-bar", "greeter"]);
+}
+
+#[test]
+fn shared_blobs_stay_until_the_last_user_is_removed() {
+    let registry = Registry::start();
+    let (reference, digest) = push_fixture(&registry, "hello", "plugins/hello:v1");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["pull", &reference, "--name", "one"]);
+    sandbox.ok(&["pull", &reference, "--name", "two"]);
+    let blob = sandbox.root().join("blobs/sha256").join(&digest[7..]);
+    sandbox.ok(&["rm", "one"]);
+    assert!(blob.is_file(), "blob removed while `two` uses it");
+    let output = sandbox.command(sandbox.bin().join("kubectl-two")).output().unwrap();
+    assert!(output.status.success());
+    sandbox.ok(&["uninstall", "two"]);
+    assert!(!blob.exists());
+}
+
+#[test]
+fn broken_entries_are_marked_and_explained() {
+    let registry = Registry::start();
+    let (reference, digest) = push_fixture(&registry, "hello", "plugins/hello:v1");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["pull", &reference]);
+    let blob = sandbox.root().join("blobs/sha256").join(&digest[7..]);
+    std::fs::remove_file(&blob).unwrap();
+    let list = sandbox.list_json();
+    assert_eq!(list[0]["status"], "broken");
+    assert_eq!(list[0]["problems"][0], "blob missing");
+    assert!(sandbox.ok(&["list"]).contains("BROKEN: blob missing"));
+
+    // It still runs from the precompiled artifact; without that too, the
+    // error says how to repair it.
+    let cache = sandbox.root().join("cache");
+    std::fs::remove_dir_all(&cache).unwrap();
+    let output = sandbox.command(sandbox.bin().join("kubectl-hello")).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&format!("krew-wasm pull --force {reference}")), "{}", stderr(&output));
+
+    std::fs::remove_file(sandbox.bin().join("kubectl-hello")).unwrap();
+    assert!(sandbox.ok(&["list"]).contains("link missing"));
+    sandbox.ok(&["pull", "--force", &reference]);
+    assert_eq!(sandbox.list_json()[0]["status"], "ok");
+}
+
+#[test]
+fn missing_or_stale_precompiled_artifacts_are_rebuilt() {
+    let registry = Registry::start();
+    let (reference, digest) = push_fixture(&registry, "hello", "plugins/hello:v1");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["pull", &reference]);
+    let artifact = walk_find(&sandbox.root().join("cache"), &format!("{}.cwasm", &digest[7..])).expect("precompiled at pull");
+    let run = || sandbox.command(sandbox.bin().join("kubectl-hello")).arg("x").output().unwrap();
+
+    std::fs::write(&artifact, b"garbage, as if written by another engine").unwrap();
+    let output = run();
+    assert_eq!(stdout(&output), hello_output(&["x"]), "{}", stderr(&output));
+    assert!(std::fs::read(&artifact).unwrap().starts_with(b"\x7fELF"), "stale artifact not replaced");
+
+    std::fs::remove_file(&artifact).unwrap();
+    assert_eq!(stdout(&run()), hello_output(&["x"]));
+    assert!(artifact.is_file(), "missing artifact not rebuilt");
+    // The blob itself is checked before recompiling from it.
+    let blob = sandbox.root().join("blobs/sha256").join(&digest[7..]);
+    std::fs::remove_file(&artifact).unwrap();
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    let mut tampered = std::fs::read(&blob).unwrap();
+    tampered.push(0);
+    std::fs::write(&blob, &tampered).unwrap();
+    assert_ne!(sha256_digest(&tampered), digest);
+    let output = run();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("corrupt"), "{}", stderr(&output));
+}
+
+#[test]
+fn path_hint_only_when_bin_is_not_on_path() {
+    let registry = Registry::start();
+    let (reference, _) = push_fixture(&registry, "hello", "plugins/hello:v1");
+    let sandbox = Sandbox::new();
+    let output = sandbox.command(crate::krew_wasm_exe()).args(["pull", &reference]).env("PATH", "/usr/bin:/bin").output().unwrap();
+    assert!(output.status.success());
+    let err = stderr(&output);
+    let line = format!("export PATH=\"{}:$PATH\"", sandbox.bin().display());
+    assert!(err.contains("is not on your PATH") && err.contains(&line), "{err}");
+    let output = sandbox.command(crate::krew_wasm_exe()).args(["rm", "hello"]).output().unwrap();
+    assert!(output.status.success());
+    assert!(!stderr(&output).contains("not on your PATH"), "{}", stderr(&output));
+}
+
+fn walk_find(dir: &std::path::Path, file_name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = walk_find(&path, file_name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|f| f == file_name) {
+            return Some(path);
+        }
+    }
+    None
+}

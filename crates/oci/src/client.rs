@@ -1,0 +1,480 @@
+//! The transport: resolving a reference to its wasm layer and streaming that
+//! layer, over oci-client.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use sha2::{Digest as _, Sha256};
+
+use crate::credentials::{CredentialSource, credentials_for};
+use crate::manifest::{
+    ACCEPTED_MANIFEST_TYPES, Descriptor, Manifest, ManifestError, select_wasm_layer,
+    select_wasm_platform,
+};
+use crate::reference::PluginReference;
+
+/// The first four bytes of every WebAssembly binary, module or component.
+pub const WASM_MAGIC: [u8; 4] = *b"\0asm";
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Speak plain HTTP to every registry (otherwise only loopback registries
+    /// fall back to it, after HTTPS fails to connect).
+    pub plain_http: bool,
+    /// Extra PEM CA certificates to trust.
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// Everything that can go wrong talking to a registry, phrased for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error(
+        "registry {registry} refused access (401 Unauthorized){detail}: log in with \
+         `docker login {registry}` (krew-wasm reads docker's config.json and podman's auth.json) \
+         or check the stored username and password"
+    )]
+    Unauthorized { registry: String, detail: String },
+    #[error("registry {registry} denied access to {reference} (403 Forbidden): {message}")]
+    Denied {
+        registry: String,
+        reference: String,
+        message: String,
+    },
+    #[error("{reference} was not found: {message}; check the repository and tag")]
+    NotFound { reference: String, message: String },
+    #[error(
+        "cannot reach registry {registry}: {cause}; check the host name and port{hint}"
+    )]
+    Unreachable {
+        registry: String,
+        cause: String,
+        hint: &'static str,
+    },
+    #[error(
+        "the TLS certificate of registry {registry} is not trusted ({cause}); if it is signed by a \
+         private CA, pass --ca-file CA.pem (or set KREW_WASM_CA_FILE)"
+    )]
+    UntrustedCertificate { registry: String, cause: String },
+    #[error("{reference}: {source}")]
+    Manifest {
+        reference: String,
+        #[source]
+        source: ManifestError,
+    },
+    #[error(
+        "digest mismatch for {reference}: the manifest says {expected} but the registry served \
+         content with digest {actual}; the registry or something between you and it altered \
+         the plugin, so nothing was installed"
+    )]
+    DigestMismatch {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "the download of {reference} was cut short: got {received} of {expected} bytes{cause}; \
+         nothing was installed, try again"
+    )]
+    Truncated {
+        reference: String,
+        received: u64,
+        expected: u64,
+        cause: String,
+    },
+    #[error(
+        "the registry sent more than the {expected} bytes the manifest declares for {reference}; \
+         nothing was installed"
+    )]
+    Oversized { reference: String, expected: u64 },
+    #[error(
+        "the layer of {reference} is not WebAssembly (it starts with {head:02x?}, not the wasm \
+         magic \\0asm); nothing was installed"
+    )]
+    NotWasm { reference: String, head: Vec<u8> },
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("cannot read CA certificate {path}: {source}")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("registry {registry}: {message}")]
+    Registry { registry: String, message: String },
+    #[error("writing the downloaded plugin: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+/// A reference resolved to the one wasm layer it holds.
+#[derive(Debug, Clone)]
+pub struct ResolvedPlugin {
+    /// The reference as given.
+    pub reference: PluginReference,
+    /// Digest of the image manifest (after index resolution).
+    pub manifest_digest: String,
+    /// Media type of that manifest (OCI or Docker v2).
+    pub manifest_media_type: String,
+    /// The wasm layer.
+    pub layer: Descriptor,
+}
+
+/// A connection to one registry, with its credentials.
+pub struct RegistryClient {
+    client: oci_client::Client,
+    auth: RegistryAuth,
+    credential_source: CredentialSource,
+    registry: String,
+    options: RegistryOptions,
+    using_plain_http: bool,
+}
+
+impl RegistryClient {
+    /// Prepares a client for the registry of `reference`, with the credentials
+    /// stored for it. No request is sent yet.
+    pub fn new(reference: &PluginReference, options: &RegistryOptions) -> Result<Self, OciError> {
+        let (auth, credential_source) =
+            credentials_for(reference.registry()).map_err(OciError::Credentials)?;
+        let registry = reference.registry().to_string();
+        let client = build_client(&registry, options, options.plain_http)?;
+        Ok(Self {
+            client,
+            auth,
+            credential_source,
+            registry,
+            options: options.clone(),
+            using_plain_http: options.plain_http,
+        })
+    }
+
+    /// Where the credential in use came from.
+    pub fn credential_source(&self) -> CredentialSource {
+        self.credential_source
+    }
+
+    /// Resolves `reference` (following an image index to its wasm entry) to
+    /// the manifest digest and the single wasm layer.
+    pub async fn resolve(&mut self, reference: &PluginReference) -> Result<ResolvedPlugin, OciError> {
+        let (body, digest) = self.fetch_manifest(reference).await?;
+        let manifest_error = |source| OciError::Manifest {
+            reference: reference.to_string(),
+            source,
+        };
+        let (manifest, digest) = match Manifest::parse(&body, None).map_err(manifest_error)? {
+            Manifest::Index { manifests } => {
+                let entry = select_wasm_platform(&manifests).map_err(manifest_error)?;
+                log::debug!("image index resolved to {}", entry.digest);
+                let (body, digest) = self.fetch_manifest(&reference.with_digest(&entry.digest)).await?;
+                match Manifest::parse(&body, None).map_err(manifest_error)? {
+                    Manifest::Index { .. } => {
+                        return Err(manifest_error(ManifestError::Unparsable(
+                            "an image index entry points at another index".to_string(),
+                        )));
+                    }
+                    image => (image, digest),
+                }
+            }
+            image => (image, digest),
+        };
+        let Manifest::Image { media_type, layers } = manifest else {
+            unreachable!("indexes were resolved above");
+        };
+        let layer = select_wasm_layer(&layers).map_err(manifest_error)?;
+        Ok(ResolvedPlugin {
+            reference: reference.clone(),
+            manifest_digest: digest,
+            manifest_media_type: media_type,
+            layer,
+        })
+    }
+
+    /// Streams the wasm layer into `out`, checking the wasm magic, the size and
+    /// the digest as the bytes arrive. `progress` is called with the running
+    /// byte count. On error, whatever was written to `out` must be discarded.
+    pub async fn fetch_layer(
+        &self,
+        plugin: &ResolvedPlugin,
+        out: &mut impl Write,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), OciError> {
+        let reference = plugin.reference.to_string();
+        let expected = plugin.layer.size;
+        // Our own descriptor: no `urls`, so a manifest cannot send us to other hosts.
+        let descriptor = OciDescriptor {
+            media_type: plugin.layer.media_type.clone(),
+            digest: plugin.layer.digest.clone(),
+            size: i64::try_from(expected).unwrap_or(i64::MAX),
+            ..Default::default()
+        };
+        let mut stream = self
+            .client
+            .pull_blob_stream(plugin.reference.as_oci(), &descriptor)
+            .await
+            .map_err(|e| self.translate(e, &reference))?;
+        let mut hasher = Sha256::new();
+        let mut received: u64 = 0;
+        let mut head: Vec<u8> = Vec::with_capacity(4);
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(err) => {
+                    let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+                    return Err(stream_failure(&reference, received, expected, &plugin.layer.digest, actual, err));
+                }
+            };
+            received += chunk.len() as u64;
+            if received > expected {
+                return Err(OciError::Oversized { reference, expected });
+            }
+            if head.len() < 4 {
+                let take = (4 - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+                if head.len() == 4 && head != WASM_MAGIC {
+                    return Err(OciError::NotWasm { reference, head });
+                }
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).map_err(OciError::Write)?;
+            progress(received);
+        }
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if received < expected {
+            return Err(OciError::Truncated {
+                reference,
+                received,
+                expected,
+                cause: String::new(),
+            });
+        }
+        if head != WASM_MAGIC {
+            return Err(OciError::NotWasm { reference, head });
+        }
+        if actual != plugin.layer.digest {
+            return Err(OciError::DigestMismatch {
+                reference,
+                expected: plugin.layer.digest.clone(),
+                actual,
+            });
+        }
+        out.flush().map_err(OciError::Write)?;
+        Ok(())
+    }
+
+    /// GETs a manifest, falling back to plain HTTP for a loopback registry
+    /// whose HTTPS endpoint does not answer (docker's rule for localhost).
+    async fn fetch_manifest(&mut self, reference: &PluginReference) -> Result<(Vec<u8>, String), OciError> {
+        let first = self
+            .client
+            .pull_manifest_raw(reference.as_oci(), &self.auth, &ACCEPTED_MANIFEST_TYPES)
+            .await;
+        let result = match first {
+            // Only when the server did not speak TLS at all: a certificate
+            // problem is an HTTPS server, and falling back would hide it.
+            Err(OciDistributionError::RequestError(e))
+                if e.is_connect()
+                    && !self.using_plain_http
+                    && reference.is_loopback()
+                    && certificate_problem(&e).is_none() =>
+            {
+                log::debug!("HTTPS to loopback registry {} failed ({e}); trying plain HTTP", self.registry);
+                self.client = build_client(&self.registry, &self.options, true)?;
+                self.using_plain_http = true;
+                self.client
+                    .pull_manifest_raw(reference.as_oci(), &self.auth, &ACCEPTED_MANIFEST_TYPES)
+                    .await
+            }
+            other => other,
+        };
+        let (body, _) = result.map_err(|e| self.translate(e, &reference.to_string()))?;
+        // Compute the digest ourselves rather than trusting a header.
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+        if let Some(pinned) = reference.digest() {
+            if pinned != digest {
+                return Err(OciError::DigestMismatch {
+                    reference: reference.to_string(),
+                    expected: pinned.to_string(),
+                    actual: digest,
+                });
+            }
+        }
+        Ok((body.to_vec(), digest))
+    }
+
+    fn translate(&self, err: OciDistributionError, reference: &str) -> OciError {
+        let registry = self.registry.clone();
+        match err {
+            OciDistributionError::UnauthorizedError { .. } => OciError::Unauthorized {
+                registry,
+                detail: match self.credential_source {
+                    CredentialSource::Anonymous => " and no credential is stored for it".to_string(),
+                    CredentialSource::Docker => " with the credential from docker's config.json".to_string(),
+                    CredentialSource::Podman => " with the credential from podman's auth.json".to_string(),
+                },
+            },
+            OciDistributionError::AuthenticationFailure(reason) => OciError::Unauthorized {
+                registry,
+                detail: format!(": {}", reason.trim()),
+            },
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let message = envelope
+                    .errors
+                    .iter()
+                    .map(|e| if e.message.is_empty() { format!("{:?}", e.code) } else { e.message.clone() })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let code = envelope.errors.first().map(|e| &e.code);
+                match code {
+                    Some(
+                        OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NotFound,
+                    ) => OciError::NotFound {
+                        reference: reference.to_string(),
+                        message,
+                    },
+                    Some(OciErrorCode::Unauthorized) => OciError::Unauthorized {
+                        registry,
+                        detail: format!(": {message}"),
+                    },
+                    Some(OciErrorCode::Denied) => OciError::Denied {
+                        registry,
+                        reference: reference.to_string(),
+                        message,
+                    },
+                    _ => OciError::Registry { registry, message },
+                }
+            }
+            OciDistributionError::ServerError { code: 404, message, .. } => OciError::NotFound {
+                reference: reference.to_string(),
+                message: if message.trim().is_empty() { "404 Not Found".to_string() } else { message },
+            },
+            OciDistributionError::ServerError { code: 403, message, .. } => OciError::Denied {
+                registry,
+                reference: reference.to_string(),
+                message,
+            },
+            OciDistributionError::RequestError(e) if certificate_problem(&e).is_some() => {
+                OciError::UntrustedCertificate {
+                    registry,
+                    cause: certificate_problem(&e).unwrap_or_default(),
+                }
+            }
+            OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
+                OciError::Unreachable {
+                    registry,
+                    cause: root_cause(&e),
+                    hint: if self.using_plain_http {
+                        ""
+                    } else {
+                        "; a registry with a private CA needs --ca-file, one without TLS needs --plain-http"
+                    },
+                }
+            }
+            OciDistributionError::RequestError(e) => OciError::Registry {
+                registry,
+                message: root_cause(&e),
+            },
+            other => OciError::Registry {
+                registry,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+fn build_client(registry: &str, options: &RegistryOptions, plain_http: bool) -> Result<oci_client::Client, OciError> {
+    let mut extra_root_certificates = Vec::new();
+    for path in &options.ca_files {
+        let data = std::fs::read(path).map_err(|source| OciError::CaFile {
+            path: path.clone(),
+            source,
+        })?;
+        extra_root_certificates.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data,
+        });
+    }
+    let config = ClientConfig {
+        protocol: if plain_http {
+            ClientProtocol::HttpsExcept(vec![registry.to_string()])
+        } else {
+            ClientProtocol::Https
+        },
+        extra_root_certificates,
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(60)),
+        platform_resolver: None,
+        user_agent: concat!("krew-wasm/", env!("CARGO_PKG_VERSION")),
+        ..Default::default()
+    };
+    oci_client::Client::try_from(config).map_err(|e| OciError::Registry {
+        registry: registry.to_string(),
+        message: format!("cannot set up the HTTP client: {e}"),
+    })
+}
+
+/// Turns an error of the byte stream into the most telling [`OciError`].
+fn stream_failure(
+    reference: &str,
+    received: u64,
+    expected: u64,
+    expected_digest: &str,
+    actual: String,
+    err: std::io::Error,
+) -> OciError {
+    let is_digest_error = err
+        .get_ref()
+        .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>());
+    if received < expected {
+        OciError::Truncated {
+            reference: reference.to_string(),
+            received,
+            expected,
+            cause: if is_digest_error { String::new() } else { format!(" ({})", root_cause(&err)) },
+        }
+    } else if is_digest_error {
+        OciError::DigestMismatch {
+            reference: reference.to_string(),
+            expected: expected_digest.to_string(),
+            actual,
+        }
+    } else {
+        OciError::Registry {
+            registry: reference.to_string(),
+            message: root_cause(&err),
+        }
+    }
+}
+
+/// The message of a TLS certificate failure in `err`'s chain, if that is
+/// what it is. `io::Error` hides its inner error from `source()`, so look
+/// through `get_ref()` too.
+fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i.to_string());
+        for text in [Some(e.to_string()), inner].into_iter().flatten() {
+            if text.contains("certificate") {
+                return Some(text);
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The innermost message of an error chain ("Connection refused (os error 111)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}

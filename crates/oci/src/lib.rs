@@ -1,0 +1,27 @@
+//! OCI registry access for krew-wasm: references, media types, credentials and
+//! streaming pulls of the single wasm layer of a plugin artifact.
+//!
+//! The pure parts come first and do no I/O:
+//! - [`PluginReference`] parses `registry/repo:tag` and `registry/repo@sha256:…`
+//!   (optionally prefixed by `registry://` or `oci://`) and always keeps the
+//!   registry explicit.
+//! - [`manifest`] parses OCI image manifests, Docker v2 manifests and image
+//!   indexes, and picks the one wasm layer (three accepted media types) or the
+//!   wasm entry of an index.
+//!
+//! The transport builds on them: a [`RegistryClient`] (over `oci-client`)
+//! finds credentials the way docker and podman store them
+//! ([`credentials`]), resolves a reference to a [`ResolvedPlugin`], and
+//! streams its layer while checking the wasm magic, the size and the digest,
+//! so that nothing unverified ever reaches the caller's writer un-flagged.
+//!
+//! This crate knows nothing of wasmtime or of the on-disk store.
+
+pub mod client;
+pub mod credentials;
+pub mod manifest;
+pub mod reference;
+
+pub use client::{OciError, RegistryClient, RegistryOptions, ResolvedPlugin, WASM_MAGIC};
+pub use manifest::{Descriptor, Manifest, ManifestError};
+pub use reference::{PluginReference, ReferenceError};

@@ -1,0 +1,381 @@
+//! The WebAssembly side of krew-wasm: one wasmtime [`Engine`] configuration,
+//! precompilation, and running a plugin with exactly the capabilities it is
+//! granted.
+//!
+//! The smallest embedding:
+//!
+//! ```no_run
+//! # async fn demo(wasm: &[u8]) -> Result<(), krew_wasm_runtime::RuntimeError> {
+//! use krew_wasm_runtime::{Invocation, Runtime};
+//! let runtime = Runtime::new()?;
+//! let compiled = runtime.precompile(wasm)?;          // at install time
+//! let plugin = runtime.load_precompiled_bytes(compiled.kind, &compiled.bytes)?;
+//! let exit = runtime.run(&plugin, Invocation::new(vec!["kubectl-hello".into()])).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Then the knobs: [`Runtime::compatibility_hash`] keys the precompiled cache
+//! (an artifact is only valid for the engine configuration that made it);
+//! [`Runtime::load_precompiled_file`] memory-maps an artifact at start-up;
+//! [`Invocation`] carries argv and the environment, which the caller filters
+//! with [`allowed_env`].
+//!
+//! Capabilities are default-deny. A plugin gets stdin, stdout, stderr, its
+//! argv, the environment variables named in [`ENV_ALLOW_LIST`], clocks and
+//! random numbers. It gets no preopened directory (so no filesystem at all),
+//! and TCP, UDP and name lookups are switched off.
+//!
+//! Two kinds of plugins run: WASI 0.2 command components (`wasi:cli/run`)
+//! and WASI preview-1 modules (`_start`). This crate knows nothing of
+//! registries or of the store's layout.
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, Engine, Module, Store};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The wasmtime release krew-wasm embeds (pinned exactly in Cargo.toml).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// Environment variables a plugin sees when the user has them set. Every
+/// other variable stays on the host. `LC_*` is matched as a prefix.
+pub const ENV_ALLOW_LIST: &[&str] = &["TERM", "LANG", "LC_*", "NO_COLOR", "COLUMNS", "LINES", "TZ"];
+
+/// Keeps the allow-listed variables of `vars`.
+pub fn allowed_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.into_iter()
+        .filter(|(key, _)| {
+            ENV_ALLOW_LIST.iter().any(|allowed| match allowed.strip_suffix('*') {
+                Some(prefix) => key.starts_with(prefix),
+                None => key == allowed,
+            })
+        })
+        .collect()
+}
+
+/// The two kinds of WebAssembly binaries that can be plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmKind {
+    /// A core module using WASI preview 1.
+    Module,
+    /// A component using WASI 0.2.
+    Component,
+}
+
+impl WasmKind {
+    /// Tells a core module from a component by the 8-byte header.
+    pub fn detect(bytes: &[u8]) -> Result<Self, RuntimeError> {
+        match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Ok(WasmKind::Module),
+            Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(WasmKind::Component),
+            Some([0, b'a', b's', b'm', ..]) => Err(RuntimeError::Invalid(
+                "unknown WebAssembly binary version (neither a core module nor a component)".into(),
+            )),
+            _ => Err(RuntimeError::Invalid(
+                "not a WebAssembly binary (it does not start with \\0asm)".into(),
+            )),
+        }
+    }
+}
+
+/// Errors of compiling, loading and running plugins.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("this is not a plugin krew-wasm can run: {0}")]
+    NotACommand(String),
+    #[error("compiling the plugin failed: {0}")]
+    Compile(String),
+    #[error("loading the precompiled plugin failed: {0}")]
+    Load(String),
+    #[error("setting up the WebAssembly engine failed: {0}")]
+    Engine(String),
+    #[error("starting the plugin failed: {0}")]
+    Instantiate(String),
+}
+
+/// How a plugin ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It returned or called exit: the code for the process.
+    Code(i32),
+    /// It trapped (panic with `panic=abort`, `unreachable`, out of bounds…).
+    Trap {
+        /// One line, for everybody.
+        summary: String,
+        /// Everything wasmtime knows (backtrace), for `KREW_WASM_LOG=debug`.
+        details: String,
+    },
+}
+
+/// A plugin ready to run.
+pub enum Plugin {
+    Module(Module),
+    Component(Component),
+}
+
+impl Plugin {
+    pub fn kind(&self) -> WasmKind {
+        match self {
+            Plugin::Module(_) => WasmKind::Module,
+            Plugin::Component(_) => WasmKind::Component,
+        }
+    }
+}
+
+/// A precompiled plugin: what the store caches.
+pub struct Precompiled {
+    pub kind: WasmKind,
+    pub bytes: Vec<u8>,
+}
+
+/// What one run of a plugin gets.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// argv, program name first.
+    pub argv: Vec<String>,
+    /// Environment variables (already filtered by the caller).
+    pub env: Vec<(String, String)>,
+}
+
+impl Invocation {
+    pub fn new(argv: Vec<String>) -> Self {
+        Self {
+            argv,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// The engine and everything derived from its configuration.
+pub struct Runtime {
+    engine: Engine,
+}
+
+impl Runtime {
+    /// Creates the engine. Every krew-wasm process uses this one configuration,
+    /// so artifacts precompiled at install time load at run time.
+    pub fn new() -> Result<Self, RuntimeError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        Ok(Self { engine })
+    }
+
+    /// A short hex string that changes whenever precompiled artifacts of this
+    /// engine stop being loadable (another wasmtime version or configuration).
+    pub fn compatibility_hash(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    /// Validates `wasm` as a plugin (a command whose imports krew-wasm
+    /// provides) and compiles it to native code for this engine.
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Precompiled, RuntimeError> {
+        let kind = WasmKind::detect(wasm)?;
+        let plugin = match kind {
+            WasmKind::Module => Plugin::Module(
+                Module::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?,
+            ),
+            WasmKind::Component => Plugin::Component(
+                Component::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?,
+            ),
+        };
+        self.check_runnable(&plugin)?;
+        let bytes = match &plugin {
+            Plugin::Module(m) => m.serialize(),
+            Plugin::Component(c) => c.serialize(),
+        }
+        .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+        Ok(Precompiled { kind, bytes })
+    }
+
+    /// Memory-maps a precompiled artifact. Fails (and the caller recompiles)
+    /// when the file is missing, truncated or made by another engine.
+    ///
+    /// The file must have been written by [`Runtime::precompile`]: wasmtime
+    /// trusts precompiled code, which is why the store's cache directory is
+    /// written by krew-wasm alone.
+    pub fn load_precompiled_file(&self, kind: WasmKind, path: &Path) -> Result<Plugin, RuntimeError> {
+        let load = |e: wasmtime::Error| RuntimeError::Load(format!("{}: {e:#}", path.display()));
+        // SAFETY: the cache holds only artifacts that krew-wasm itself
+        // produced with `precompile` (see above); wasmtime checks the header
+        // and the engine compatibility before using one.
+        Ok(match kind {
+            WasmKind::Module => Plugin::Module(unsafe { Module::deserialize_file(&self.engine, path) }.map_err(load)?),
+            WasmKind::Component => {
+                Plugin::Component(unsafe { Component::deserialize_file(&self.engine, path) }.map_err(load)?)
+            }
+        })
+    }
+
+    /// Loads artifact bytes just returned by [`Runtime::precompile`].
+    pub fn load_precompiled_bytes(&self, kind: WasmKind, bytes: &[u8]) -> Result<Plugin, RuntimeError> {
+        let load = |e: wasmtime::Error| RuntimeError::Load(format!("{e:#}"));
+        // SAFETY: `bytes` come from `precompile` in this process.
+        Ok(match kind {
+            WasmKind::Module => Plugin::Module(unsafe { Module::deserialize(&self.engine, bytes) }.map_err(load)?),
+            WasmKind::Component => Plugin::Component(unsafe { Component::deserialize(&self.engine, bytes) }.map_err(load)?),
+        })
+    }
+
+    /// Compiles and checks a plugin from wasm bytes, without caching.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Plugin, RuntimeError> {
+        let precompiled = self.precompile(wasm)?;
+        self.load_precompiled_bytes(precompiled.kind, &precompiled.bytes)
+    }
+
+    /// Runs a plugin to completion.
+    pub async fn run(&self, plugin: &Plugin, invocation: Invocation) -> Result<Exit, RuntimeError> {
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .inherit_stdio()
+            .args(&invocation.argv)
+            .envs(&invocation.env)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let outcome = match plugin {
+            Plugin::Module(module) => {
+                let mut store = Store::new(&self.engine, builder.build_p1());
+                let linker = self.module_linker()?;
+                let instance = linker
+                    .instantiate_async(&mut store, module)
+                    .await
+                    .map_err(|e| RuntimeError::Instantiate(format!("{e:#}")))?;
+                let start = instance
+                    .get_typed_func::<(), ()>(&mut store, "_start")
+                    .map_err(|e| RuntimeError::NotACommand(format!("{e:#}")))?;
+                start.call_async(&mut store, ()).await.map(|()| 0)
+            }
+            Plugin::Component(component) => {
+                let mut store = Store::new(
+                    &self.engine,
+                    Host {
+                        ctx: builder.build(),
+                        table: ResourceTable::new(),
+                    },
+                );
+                let pre = self.command_pre(component)?;
+                let command = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| RuntimeError::Instantiate(format!("{e:#}")))?;
+                command
+                    .wasi_cli_run()
+                    .call_run(&mut store)
+                    .await
+                    .map(|result| if result.is_ok() { 0 } else { 1 })
+            }
+        };
+        Ok(match outcome {
+            Ok(code) => Exit::Code(code),
+            Err(err) => match err.downcast_ref::<I32Exit>() {
+                Some(I32Exit(code)) => Exit::Code(*code),
+                None => Exit::Trap {
+                    summary: match err.downcast_ref::<wasmtime::Trap>() {
+                        Some(trap) => trap.to_string(),
+                        None => format!("{err}"),
+                    },
+                    details: format!("{err:?}"),
+                },
+            },
+        })
+    }
+
+    /// Checks that every import is provided and the entry point exists, so a
+    /// plugin that cannot run is refused at install time.
+    fn check_runnable(&self, plugin: &Plugin) -> Result<(), RuntimeError> {
+        match plugin {
+            Plugin::Module(module) => {
+                let has_start = module
+                    .exports()
+                    .any(|e| e.name() == "_start" && e.ty().func().is_some());
+                if !has_start {
+                    return Err(RuntimeError::NotACommand(
+                        "the module has no `_start` function: build it as a WASI command (a `fn main`), not a library or reactor".into(),
+                    ));
+                }
+                self.module_linker()?
+                    .instantiate_pre(module)
+                    .map_err(|e| RuntimeError::NotACommand(format!("{e:#}")))?;
+            }
+            Plugin::Component(component) => {
+                self.command_pre(component)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn module_linker(&self) -> Result<wasmtime::Linker<wasmtime_wasi::p1::WasiP1Ctx>, RuntimeError> {
+        let mut linker = wasmtime::Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |ctx| ctx)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Ok(linker)
+    }
+
+    fn command_pre(&self, component: &Component) -> Result<CommandPre<Host>, RuntimeError> {
+        let mut linker = wasmtime::component::Linker::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(component).map_err(|e| {
+            RuntimeError::NotACommand(format!(
+                "{e:#} (krew-wasm provides WASI 0.2 cli, io, clocks, random, filesystem and sockets interfaces)"
+            ))
+        })?;
+        CommandPre::new(pre).map_err(|e| {
+            RuntimeError::NotACommand(format!(
+                "{e:#}: the component does not export `wasi:cli/run`; build it as a command (a `fn main`)"
+            ))
+        })
+    }
+}
+
+/// Store data of a component: its WASI context and resource table.
+struct Host {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_allow_list() {
+        let vars = [("TERM", "xterm"), ("LC_ALL", "C"), ("HOME", "/root"), ("AWS_SECRET_ACCESS_KEY", "x"), ("TZ", "UTC")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let kept: Vec<String> = allowed_env(vars).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(kept, ["TERM", "LC_ALL", "TZ"]);
+    }
+
+    #[test]
+    fn detects_kinds() {
+        assert_eq!(WasmKind::detect(b"\0asm\x01\0\0\0rest").unwrap(), WasmKind::Module);
+        assert_eq!(WasmKind::detect(b"\0asm\x0d\0\x01\0rest").unwrap(), WasmKind::Component);
+        assert!(WasmKind::detect(b"\x7fELF\x02\x01\x01\0").is_err());
+        assert!(WasmKind::detect(b"\0as").is_err());
+    }
+
+    #[test]
+    fn refuses_a_module_without_start() {
+        let runtime = Runtime::new().unwrap();
+        // (module) — the smallest valid module: no `_start`.
+        let err = runtime.precompile(b"\0asm\x01\0\0\0").err().unwrap();
+        assert!(err.to_string().contains("_start"), "{err}");
+    }
+}
