@@ -35,7 +35,10 @@ pub enum Command {
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// Remove installed plugins
-    #[command(visible_alias = "uninstall", after_help = "Example:\n  krew-wasm rm hello decoder")]
+    #[command(
+        visible_alias = "uninstall",
+        after_help = "Example:\n  krew-wasm rm hello decoder"
+    )]
     Rm(RmArgs),
     /// Show everything recorded about an installed plugin
     #[command(after_help = "Example:\n  krew-wasm info hello")]
@@ -47,7 +50,9 @@ pub enum Command {
     /// Print version information
     Version,
     /// Print a shell completion script
-    #[command(after_help = "Example:\n  krew-wasm completions bash > /etc/bash_completion.d/krew-wasm")]
+    #[command(
+        after_help = "Example:\n  krew-wasm completions bash > /etc/bash_completion.d/krew-wasm"
+    )]
     Completions(CompletionsArgs),
 }
 

@@ -9,7 +9,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{CommandFactory, Parser};
 use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
 use krew_wasm_runtime::{Runtime, WasmKind};
-use krew_wasm_store::{Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store};
+use krew_wasm_store::{
+    Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store,
+};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, InfoArgs, ListArgs, OutputFormat, PullArgs, RmArgs, RunArgs};
@@ -50,7 +52,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions(args) => {
-            clap_complete::generate(args.shell, &mut Cli::command(), "krew-wasm", &mut std::io::stdout());
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "krew-wasm",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -92,29 +99,36 @@ async fn pull(args: PullArgs) -> Result<()> {
     // Fail before downloading when the answer is already known; the store
     // checks again under the lock.
     let previous = store.receipt(name.as_str()).ok();
-    if let Some(previous) = &previous {
-        if !args.force && previous.source != reference.to_string() {
-            return Err(krew_wasm_store::StoreError::AlreadyInstalled {
-                name: name.to_string(),
-                installed_from: previous.source.clone(),
-            }
-            .into());
+    if let Some(previous) = &previous
+        && !args.force
+        && previous.source != reference.to_string()
+    {
+        return Err(krew_wasm_store::StoreError::AlreadyInstalled {
+            name: name.to_string(),
+            installed_from: previous.source.clone(),
         }
+        .into());
     }
 
     let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
     let resolved = client.resolve(&reference).await?;
-    if let Some(previous) = &previous {
-        let unchanged = previous.digest == resolved.layer.digest && previous.manifest_digest == resolved.manifest_digest;
-        if unchanged && !args.force && store.blob_path(&previous.digest).is_file() {
-            println!("{name} is already installed and up to date ({})", short_digest(&previous.digest));
-            return Ok(());
-        }
+    if let Some(previous) = &previous
+        && !args.force
+        && previous.digest == resolved.layer.digest
+        && previous.manifest_digest == resolved.manifest_digest
+        && store.blob_path(&previous.digest).is_file()
+    {
+        println!(
+            "{name} is already installed and up to date ({})",
+            short_digest(&previous.digest)
+        );
+        return Ok(());
     }
 
     let have_blob = store.blob_path(&resolved.layer.digest).is_file();
     let (staged, wasm) = if have_blob {
-        let wasm = std::fs::read(store.blob_path(&resolved.layer.digest)).context("reading the stored blob")?;
+        let wasm = std::fs::read(store.blob_path(&resolved.layer.digest))
+            .context("reading the stored blob")?;
         (None, wasm)
     } else {
         let staged = download(&client, &store, &resolved, name.as_str()).await?;
@@ -161,7 +175,10 @@ async fn pull(args: PullArgs) -> Result<()> {
     drop(lock);
     let what = match outcome {
         Installed::Unchanged => {
-            println!("{name} is already installed and up to date ({})", short_digest(&receipt.digest));
+            println!(
+                "{name} is already installed and up to date ({})",
+                short_digest(&receipt.digest)
+            );
             return Ok(());
         }
         Installed::New => "installed",
@@ -188,7 +205,9 @@ async fn download(
     let bar = download_bar(resolved.layer.size, label);
     {
         let mut writer = BufWriter::with_capacity(256 * 1024, staged.as_file_mut());
-        client.fetch_layer(resolved, &mut writer, |n| bar.set_position(n)).await?;
+        client
+            .fetch_layer(resolved, &mut writer, |n| bar.set_position(n))
+            .await?;
     }
     bar.finish_and_clear();
     Ok(staged)
@@ -236,7 +255,11 @@ fn list(args: ListArgs) -> Result<()> {
                 size: receipt.as_ref().map(|r| r.size),
                 installed_at: receipt.as_ref().map(|r| r.installed_at.clone()),
                 pinned: receipt.as_ref().map(|r| r.pinned),
-                status: if problems.is_empty() { "ok".into() } else { "broken".into() },
+                status: if problems.is_empty() {
+                    "ok".into()
+                } else {
+                    "broken".into()
+                },
                 problems,
             }
         })
@@ -245,7 +268,10 @@ fn list(args: ListArgs) -> Result<()> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&items)?),
         OutputFormat::Table => {
             if items.is_empty() {
-                eprintln!("no plugins installed in {}; install one with `krew-wasm pull REF`", store.root().display());
+                eprintln!(
+                    "no plugins installed in {}; install one with `krew-wasm pull REF`",
+                    store.root().display()
+                );
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = items
@@ -255,8 +281,13 @@ fn list(args: ListArgs) -> Result<()> {
                     vec![
                         item.name.clone(),
                         item.reference.clone().unwrap_or_else(dash),
-                        item.digest.as_deref().map(short_digest).unwrap_or_else(dash),
-                        item.kind.map(|k| k.describe().to_string()).unwrap_or_else(dash),
+                        item.digest
+                            .as_deref()
+                            .map(short_digest)
+                            .unwrap_or_else(dash),
+                        item.kind
+                            .map(|k| k.describe().to_string())
+                            .unwrap_or_else(dash),
                         item.size.map(human_size).unwrap_or_else(dash),
                         item.installed_at.clone().unwrap_or_else(dash),
                         if item.problems.is_empty() {
@@ -267,7 +298,18 @@ fn list(args: ListArgs) -> Result<()> {
                     ]
                 })
                 .collect();
-            print_table(&["NAME", "REFERENCE", "DIGEST", "KIND", "SIZE", "INSTALLED", "STATUS"], &rows);
+            print_table(
+                &[
+                    "NAME",
+                    "REFERENCE",
+                    "DIGEST",
+                    "KIND",
+                    "SIZE",
+                    "INSTALLED",
+                    "STATUS",
+                ],
+                &rows,
+            );
         }
     }
     Ok(())
@@ -305,7 +347,11 @@ fn info(args: InfoArgs) -> Result<()> {
     let link_line = match &link {
         Ok(link) => match std::fs::read_link(link) {
             Ok(target) if link.exists() => format!("{} -> {}", link.display(), target.display()),
-            Ok(target) => format!("{} -> {} (BROKEN: dangling)", link.display(), target.display()),
+            Ok(target) => format!(
+                "{} -> {} (BROKEN: dangling)",
+                link.display(),
+                target.display()
+            ),
             Err(_) => format!("{} (BROKEN: missing)", link.display()),
         },
         Err(e) => format!("(none: {e})"),
@@ -320,15 +366,28 @@ fn info(args: InfoArgs) -> Result<()> {
     let rows = [
         ("Name", receipt.name.clone()),
         ("Source", receipt.source.clone()),
-        ("Pinned", if receipt.pinned { "yes (installed by digest)".into() } else { "no".into() }),
+        (
+            "Pinned",
+            if receipt.pinned {
+                "yes (installed by digest)".into()
+            } else {
+                "no".into()
+            },
+        ),
         ("Manifest digest", receipt.manifest_digest.clone()),
         ("Digest", receipt.digest.clone()),
         ("Media type", receipt.media_type.clone()),
         ("Kind", receipt.kind.describe().to_string()),
-        ("Size", format!("{} ({} bytes)", human_size(receipt.size), receipt.size)),
+        (
+            "Size",
+            format!("{} ({} bytes)", human_size(receipt.size), receipt.size),
+        ),
         ("Installed", receipt.installed_at.clone()),
         ("Blob", present(&blob, "BROKEN: missing")),
-        ("Precompiled", present(&artifact, "missing: rebuilt on the next run")),
+        (
+            "Precompiled",
+            present(&artifact, "missing: rebuilt on the next run"),
+        ),
         ("Link", link_line),
         ("Run with", format!("kubectl {}", receipt.name)),
     ];
@@ -341,14 +400,23 @@ fn info(args: InfoArgs) -> Result<()> {
 fn run(args: RunArgs) -> Result<ExitCode> {
     let runtime = Runtime::new()?;
     let path = Path::new(&args.target);
-    let looks_like_file = path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');
+    let looks_like_file =
+        path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');
     let (program, wasm, name) = if looks_like_file {
         let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_string();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin")
+            .to_string();
         (args.target.clone(), wasm, name)
     } else {
-        let reference = PluginReference::parse(&args.target)
-            .with_context(|| format!("`{}` is neither a file nor a registry reference", args.target))?;
+        let reference = PluginReference::parse(&args.target).with_context(|| {
+            format!(
+                "`{}` is neither a file nor a registry reference",
+                args.target
+            )
+        })?;
         let name = PluginName::derive(reference.repository_basename())
             .map(|n| n.to_string())
             .unwrap_or_else(|_| reference.repository_basename().to_string());
@@ -356,19 +424,26 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let wasm = block_on_interruptible(fetch_to_memory(&reference, &options))?;
         (format!("kubectl-{name}"), wasm, name)
     };
-    let plugin = runtime.compile(&wasm).with_context(|| format!("{} is not a runnable plugin", args.target))?;
+    let plugin = runtime
+        .compile(&wasm)
+        .with_context(|| format!("{} is not a runnable plugin", args.target))?;
     let mut argv = vec![program];
     argv.extend(args.args);
     launch::run_to_exit_code(&runtime, &plugin, &name, argv)
 }
 
 /// Downloads a plugin into memory, verified, without touching the store.
-async fn fetch_to_memory(reference: &PluginReference, options: &RegistryOptions) -> Result<Vec<u8>> {
+async fn fetch_to_memory(
+    reference: &PluginReference,
+    options: &RegistryOptions,
+) -> Result<Vec<u8>> {
     let mut client = RegistryClient::new(reference, options)?;
     let resolved = client.resolve(reference).await?;
     let mut wasm = Vec::with_capacity(usize::try_from(resolved.layer.size).unwrap_or(0));
     let bar = download_bar(resolved.layer.size, reference.repository_basename());
-    client.fetch_layer(&resolved, &mut wasm, |n| bar.set_position(n)).await?;
+    client
+        .fetch_layer(&resolved, &mut wasm, |n| bar.set_position(n))
+        .await?;
     bar.finish_and_clear();
     Ok(wasm)
 }

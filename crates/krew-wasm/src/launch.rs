@@ -19,7 +19,11 @@ const TRAP_EXIT_CODE: u8 = 134;
 
 /// Wrapper mode: kubectl ran `kubectl-<name>`; run the installed plugin with
 /// argv exactly as received.
-pub fn wrapper_main(program: &str, name: Result<PluginName, NameError>, argv: Vec<OsString>) -> ExitCode {
+pub fn wrapper_main(
+    program: &str,
+    name: Result<PluginName, NameError>,
+    argv: Vec<OsString>,
+) -> ExitCode {
     let result = (|| -> Result<ExitCode> {
         let name = name.with_context(|| format!("`{program}` does not name a krew-wasm plugin"))?;
         let argv = utf8_args(argv)?;
@@ -82,10 +86,18 @@ pub fn load_installed(runtime: &Runtime, store: &Store, receipt: &Receipt) -> Re
 
 /// Runs `plugin` with `argv` and the allow-listed environment; turns its end
 /// into this process's exit code.
-pub fn run_to_exit_code(runtime: &Runtime, plugin: &Plugin, name: &str, argv: Vec<String>) -> Result<ExitCode> {
+pub fn run_to_exit_code(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    name: &str,
+    argv: Vec<String>,
+) -> Result<ExitCode> {
     let invocation = Invocation {
         argv,
-        env: allowed_env(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))),
+        env: allowed_env(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        ),
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -32,13 +32,16 @@ fn main() -> ExitCode {
 
 /// Warnings of krew-wasm's own crates; libraries' logs (rustls reports each
 /// failed handshake as an error) stay off unless `KREW_WASM_LOG` asks.
-const OWN_WARNINGS: &str = "krew_wasm=warn,krew_wasm_oci=warn,krew_wasm_store=warn,krew_wasm_runtime=warn";
+const OWN_WARNINGS: &str =
+    "krew_wasm=warn,krew_wasm_oci=warn,krew_wasm_store=warn,krew_wasm_runtime=warn";
 
 /// Logs go to stderr. `KREW_WASM_LOG` (`debug`, `info`, `warn`…) selects the
 /// level; without it the CLI shows warnings and wrapper mode shows nothing,
 /// so a plugin's output is the plugin's alone.
 fn init_logging(default: Option<&str>) {
-    let filter = std::env::var("KREW_WASM_LOG").ok().or(default.map(str::to_string));
+    let filter = std::env::var("KREW_WASM_LOG")
+        .ok()
+        .or(default.map(str::to_string));
     if let Some(filter) = filter {
         env_logger::Builder::new()
             .parse_filters(&filter)

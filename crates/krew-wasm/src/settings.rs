@@ -16,16 +16,17 @@ pub fn store_root() -> Result<PathBuf> {
     }
     match std::env::home_dir() {
         Some(home) if !home.as_os_str().is_empty() => Ok(home.join(".krew-wasm")),
-        _ => bail!("cannot find your home directory: set KREW_WASM_ROOT to the directory krew-wasm should use"),
+        _ => bail!(
+            "cannot find your home directory: set KREW_WASM_ROOT to the directory krew-wasm should use"
+        ),
     }
 }
 
 /// The line to add to a shell profile when `bin` is not on PATH, or `None`
 /// when it already is.
 pub fn path_hint(bin: &Path) -> Option<String> {
-    let on_path = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| same_dir(&dir, bin))
-    });
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| same_dir(&dir, bin)));
     if on_path {
         return None;
     }

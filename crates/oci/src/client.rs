@@ -49,9 +49,7 @@ pub enum OciError {
     },
     #[error("{reference} was not found: {message}; check the repository and tag")]
     NotFound { reference: String, message: String },
-    #[error(
-        "cannot reach registry {registry}: {cause}; check the host name and port{hint}"
-    )]
+    #[error("cannot reach registry {registry}: {cause}; check the host name and port{hint}")]
     Unreachable {
         registry: String,
         cause: String,
@@ -160,7 +158,10 @@ impl RegistryClient {
 
     /// Resolves `reference` (following an image index to its wasm entry) to
     /// the manifest digest and the single wasm layer.
-    pub async fn resolve(&mut self, reference: &PluginReference) -> Result<ResolvedPlugin, OciError> {
+    pub async fn resolve(
+        &mut self,
+        reference: &PluginReference,
+    ) -> Result<ResolvedPlugin, OciError> {
         let (body, digest) = self.fetch_manifest(reference).await?;
         let manifest_error = |source| OciError::Manifest {
             reference: reference.to_string(),
@@ -170,7 +171,9 @@ impl RegistryClient {
             Manifest::Index { manifests } => {
                 let entry = select_wasm_platform(&manifests).map_err(manifest_error)?;
                 log::debug!("image index resolved to {}", entry.digest);
-                let (body, digest) = self.fetch_manifest(&reference.with_digest(&entry.digest)).await?;
+                let (body, digest) = self
+                    .fetch_manifest(&reference.with_digest(&entry.digest))
+                    .await?;
                 match Manifest::parse(&body, None).map_err(manifest_error)? {
                     Manifest::Index { .. } => {
                         return Err(manifest_error(ManifestError::Unparsable(
@@ -225,12 +228,22 @@ impl RegistryClient {
                 Ok(chunk) => chunk,
                 Err(err) => {
                     let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-                    return Err(stream_failure(&reference, received, expected, &plugin.layer.digest, actual, err));
+                    return Err(stream_failure(
+                        &reference,
+                        received,
+                        expected,
+                        &plugin.layer.digest,
+                        actual,
+                        err,
+                    ));
                 }
             };
             received += chunk.len() as u64;
             if received > expected {
-                return Err(OciError::Oversized { reference, expected });
+                return Err(OciError::Oversized {
+                    reference,
+                    expected,
+                });
             }
             if head.len() < 4 {
                 let take = (4 - head.len()).min(chunk.len());
@@ -268,7 +281,10 @@ impl RegistryClient {
 
     /// GETs a manifest, falling back to plain HTTP for a loopback registry
     /// whose HTTPS endpoint does not answer (docker's rule for localhost).
-    async fn fetch_manifest(&mut self, reference: &PluginReference) -> Result<(Vec<u8>, String), OciError> {
+    async fn fetch_manifest(
+        &mut self,
+        reference: &PluginReference,
+    ) -> Result<(Vec<u8>, String), OciError> {
         let first = self
             .client
             .pull_manifest_raw(reference.as_oci(), &self.auth, &ACCEPTED_MANIFEST_TYPES)
@@ -282,7 +298,10 @@ impl RegistryClient {
                     && reference.is_loopback()
                     && certificate_problem(&e).is_none() =>
             {
-                log::debug!("HTTPS to loopback registry {} failed ({e}); trying plain HTTP", self.registry);
+                log::debug!(
+                    "HTTPS to loopback registry {} failed ({e}); trying plain HTTP",
+                    self.registry
+                );
                 self.client = build_client(&self.registry, &self.options, true)?;
                 self.using_plain_http = true;
                 self.client
@@ -294,14 +313,14 @@ impl RegistryClient {
         let (body, _) = result.map_err(|e| self.translate(e, &reference.to_string()))?;
         // Compute the digest ourselves rather than trusting a header.
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
-        if let Some(pinned) = reference.digest() {
-            if pinned != digest {
-                return Err(OciError::DigestMismatch {
-                    reference: reference.to_string(),
-                    expected: pinned.to_string(),
-                    actual: digest,
-                });
-            }
+        if let Some(pinned) = reference.digest()
+            && pinned != digest
+        {
+            return Err(OciError::DigestMismatch {
+                reference: reference.to_string(),
+                expected: pinned.to_string(),
+                actual: digest,
+            });
         }
         Ok((body.to_vec(), digest))
     }
@@ -312,9 +331,15 @@ impl RegistryClient {
             OciDistributionError::UnauthorizedError { .. } => OciError::Unauthorized {
                 registry,
                 detail: match self.credential_source {
-                    CredentialSource::Anonymous => " and no credential is stored for it".to_string(),
-                    CredentialSource::Docker => " with the credential from docker's config.json".to_string(),
-                    CredentialSource::Podman => " with the credential from podman's auth.json".to_string(),
+                    CredentialSource::Anonymous => {
+                        " and no credential is stored for it".to_string()
+                    }
+                    CredentialSource::Docker => {
+                        " with the credential from docker's config.json".to_string()
+                    }
+                    CredentialSource::Podman => {
+                        " with the credential from podman's auth.json".to_string()
+                    }
                 },
             },
             OciDistributionError::AuthenticationFailure(reason) => OciError::Unauthorized {
@@ -325,7 +350,13 @@ impl RegistryClient {
                 let message = envelope
                     .errors
                     .iter()
-                    .map(|e| if e.message.is_empty() { format!("{:?}", e.code) } else { e.message.clone() })
+                    .map(|e| {
+                        if e.message.is_empty() {
+                            format!("{:?}", e.code)
+                        } else {
+                            e.message.clone()
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("; ");
                 let code = envelope.errors.first().map(|e| &e.code);
@@ -351,11 +382,19 @@ impl RegistryClient {
                     _ => OciError::Registry { registry, message },
                 }
             }
-            OciDistributionError::ServerError { code: 404, message, .. } => OciError::NotFound {
+            OciDistributionError::ServerError {
+                code: 404, message, ..
+            } => OciError::NotFound {
                 reference: reference.to_string(),
-                message: if message.trim().is_empty() { "404 Not Found".to_string() } else { message },
+                message: if message.trim().is_empty() {
+                    "404 Not Found".to_string()
+                } else {
+                    message
+                },
             },
-            OciDistributionError::ServerError { code: 403, message, .. } => OciError::Denied {
+            OciDistributionError::ServerError {
+                code: 403, message, ..
+            } => OciError::Denied {
                 registry,
                 reference: reference.to_string(),
                 message,
@@ -389,7 +428,11 @@ impl RegistryClient {
     }
 }
 
-fn build_client(registry: &str, options: &RegistryOptions, plain_http: bool) -> Result<oci_client::Client, OciError> {
+fn build_client(
+    registry: &str,
+    options: &RegistryOptions,
+    plain_http: bool,
+) -> Result<oci_client::Client, OciError> {
     let mut extra_root_certificates = Vec::new();
     for path in &options.ca_files {
         let data = std::fs::read(path).map_err(|source| OciError::CaFile {
@@ -437,7 +480,11 @@ fn stream_failure(
             reference: reference.to_string(),
             received,
             expected,
-            cause: if is_digest_error { String::new() } else { format!(" ({})", root_cause(&err)) },
+            cause: if is_digest_error {
+                String::new()
+            } else {
+                format!(" ({})", root_cause(&err))
+            },
         }
     } else if is_digest_error {
         OciError::DigestMismatch {
@@ -459,7 +506,10 @@ fn stream_failure(
 fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(err);
     while let Some(e) = current {
-        let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i.to_string());
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i.to_string());
         for text in [Some(e.to_string()), inner].into_iter().flatten() {
             if text.contains("certificate") {
                 return Some(text);

@@ -61,6 +61,8 @@ fn to_auth(
             );
             Ok(None)
         }
-        Err(e) => Err(format!("could not read the stored credential for {registry}: {e}")),
+        Err(e) => Err(format!(
+            "could not read the stored credential for {registry}: {e}"
+        )),
     }
 }

@@ -11,16 +11,23 @@ pub const WASM_LAYER_WASM_TO_OCI: &str = "application/vnd.wasm.content.layer.v1+
 /// wasmCloud module layer.
 pub const WASM_LAYER_WASMCLOUD: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
 /// Every layer media type that holds a plugin.
-pub const WASM_LAYER_MEDIA_TYPES: [&str; 3] =
-    [WASM_LAYER_CNCF, WASM_LAYER_WASM_TO_OCI, WASM_LAYER_WASMCLOUD];
+pub const WASM_LAYER_MEDIA_TYPES: [&str; 3] = [
+    WASM_LAYER_CNCF,
+    WASM_LAYER_WASM_TO_OCI,
+    WASM_LAYER_WASMCLOUD,
+];
 
 pub const OCI_IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// The manifest media types sent in `Accept`.
-pub const ACCEPTED_MANIFEST_TYPES: [&str; 4] =
-    [OCI_IMAGE_MANIFEST, DOCKER_MANIFEST_V2, OCI_IMAGE_INDEX, DOCKER_MANIFEST_LIST];
+pub const ACCEPTED_MANIFEST_TYPES: [&str; 4] = [
+    OCI_IMAGE_MANIFEST,
+    DOCKER_MANIFEST_V2,
+    OCI_IMAGE_INDEX,
+    DOCKER_MANIFEST_LIST,
+];
 
 /// Largest plugin accepted, so a hostile manifest cannot fill the disk.
 pub const MAX_PLUGIN_SIZE: u64 = 256 * 1024 * 1024;
@@ -30,7 +37,9 @@ pub const MAX_PLUGIN_SIZE: u64 = 256 * 1024 * 1024;
 pub enum ManifestError {
     #[error("the registry answered with a document that is not an OCI or Docker manifest: {0}")]
     Unparsable(String),
-    #[error("unsupported manifest media type `{0}` (expected an OCI image manifest, a Docker v2 manifest or an image index)")]
+    #[error(
+        "unsupported manifest media type `{0}` (expected an OCI image manifest, a Docker v2 manifest or an image index)"
+    )]
     UnsupportedMediaType(String),
     #[error("unsupported manifest schemaVersion {0} (only 2 is supported)")]
     UnsupportedSchema(u32),
@@ -142,7 +151,11 @@ pub fn select_wasm_layer(layers: &[Descriptor]) -> Result<Descriptor, ManifestEr
             found: if layers.is_empty() {
                 "none".to_string()
             } else {
-                layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ")
+                layers
+                    .iter()
+                    .map(|l| l.media_type.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         }),
         [one] => {
@@ -196,9 +209,9 @@ pub fn select_wasm_platform(manifests: &[Descriptor]) -> Result<Descriptor, Mani
 
 /// True for `sha256:` followed by 64 lowercase hex digits.
 pub fn is_sha256_digest(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 #[cfg(test)]
@@ -229,7 +242,9 @@ mod tests {
     #[test]
     fn finds_each_wasm_media_type() {
         for mt in WASM_LAYER_MEDIA_TYPES {
-            let Manifest::Image { layers, .. } = Manifest::parse(&image(&[(mt, 10)]), None).unwrap() else {
+            let Manifest::Image { layers, .. } =
+                Manifest::parse(&image(&[(mt, 10)]), None).unwrap()
+            else {
                 panic!("not an image")
             };
             assert_eq!(select_wasm_layer(&layers).unwrap().media_type, mt);
@@ -238,20 +253,31 @@ mod tests {
 
     #[test]
     fn refuses_container_images_and_double_layers() {
-        let Manifest::Image { layers, .. } =
-            Manifest::parse(&image(&[("application/vnd.oci.image.layer.v1.tar+gzip", 10)]), None).unwrap()
-        else {
+        let Manifest::Image { layers, .. } = Manifest::parse(
+            &image(&[("application/vnd.oci.image.layer.v1.tar+gzip", 10)]),
+            None,
+        )
+        .unwrap() else {
             panic!()
         };
         let err = select_wasm_layer(&layers).unwrap_err();
-        assert!(err.to_string().contains("application/vnd.oci.image.layer.v1.tar+gzip"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("application/vnd.oci.image.layer.v1.tar+gzip"),
+            "{err}"
+        );
 
-        let Manifest::Image { layers, .. } =
-            Manifest::parse(&image(&[(WASM_LAYER_CNCF, 1), (WASM_LAYER_WASM_TO_OCI, 1)]), None).unwrap()
-        else {
+        let Manifest::Image { layers, .. } = Manifest::parse(
+            &image(&[(WASM_LAYER_CNCF, 1), (WASM_LAYER_WASM_TO_OCI, 1)]),
+            None,
+        )
+        .unwrap() else {
             panic!()
         };
-        assert_eq!(select_wasm_layer(&layers), Err(ManifestError::TooManyWasmLayers(2)));
+        assert_eq!(
+            select_wasm_layer(&layers),
+            Err(ManifestError::TooManyWasmLayers(2))
+        );
     }
 
     #[test]
@@ -261,7 +287,10 @@ mod tests {
         else {
             panic!()
         };
-        assert!(matches!(select_wasm_layer(&layers), Err(ManifestError::TooLarge { .. })));
+        assert!(matches!(
+            select_wasm_layer(&layers),
+            Err(ManifestError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -273,17 +302,28 @@ mod tests {
             "layers": [{"mediaType": WASM_LAYER_WASM_TO_OCI, "digest": digest('2'), "size": 3}],
         });
         let m = Manifest::parse(&serde_json::to_vec(&body).unwrap(), None).unwrap();
-        assert!(matches!(m, Manifest::Image { ref media_type, .. } if media_type == DOCKER_MANIFEST_V2));
+        assert!(
+            matches!(m, Manifest::Image { ref media_type, .. } if media_type == DOCKER_MANIFEST_V2)
+        );
 
         let untyped_index = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(Manifest::parse(untyped_index, None).unwrap(), Manifest::Index { .. }));
+        assert!(matches!(
+            Manifest::parse(untyped_index, None).unwrap(),
+            Manifest::Index { .. }
+        ));
         let untyped_image = br#"{"schemaVersion":2,"layers":[]}"#;
-        assert!(matches!(Manifest::parse(untyped_image, None).unwrap(), Manifest::Image { .. }));
+        assert!(matches!(
+            Manifest::parse(untyped_image, None).unwrap(),
+            Manifest::Image { .. }
+        ));
     }
 
     #[test]
     fn refuses_other_documents() {
-        assert!(matches!(Manifest::parse(b"<html>", None), Err(ManifestError::Unparsable(_))));
+        assert!(matches!(
+            Manifest::parse(b"<html>", None),
+            Err(ManifestError::Unparsable(_))
+        ));
         assert_eq!(
             Manifest::parse(br#"{"schemaVersion":1}"#, None),
             Err(ManifestError::UnsupportedSchema(1))
@@ -300,11 +340,24 @@ mod tests {
             media_type: OCI_IMAGE_MANIFEST.into(),
             digest: digest(c),
             size: 1,
-            platform: Some(Platform { os: os.into(), architecture: arch.into() }),
+            platform: Some(Platform {
+                os: os.into(),
+                architecture: arch.into(),
+            }),
         };
-        let chosen = select_wasm_platform(&[entry("linux", "amd64", '1'), entry("wasip1", "wasm", '2'), entry("wasip2", "wasm", '3')]).unwrap();
+        let chosen = select_wasm_platform(&[
+            entry("linux", "amd64", '1'),
+            entry("wasip1", "wasm", '2'),
+            entry("wasip2", "wasm", '3'),
+        ])
+        .unwrap();
         assert_eq!(chosen.digest, digest('3'));
-        let err = select_wasm_platform(&[entry("linux", "amd64", '1'), entry("linux", "arm64", '2')]).unwrap_err();
-        assert!(err.to_string().contains("linux/amd64, linux/arm64"), "{err}");
+        let err =
+            select_wasm_platform(&[entry("linux", "amd64", '1'), entry("linux", "arm64", '2')])
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("linux/amd64, linux/arm64"),
+            "{err}"
+        );
     }
 }

@@ -14,9 +14,13 @@ pub enum ReferenceError {
          or `127.0.0.1:5000/{0}:v1`"
     )]
     NoRegistry(String),
-    #[error("`{reference}` is not a valid OCI reference ({reason}); expected `registry/repository:tag` or `registry/repository@sha256:<64 hex digits>`")]
+    #[error(
+        "`{reference}` is not a valid OCI reference ({reason}); expected `registry/repository:tag` or `registry/repository@sha256:<64 hex digits>`"
+    )]
     Malformed { reference: String, reason: String },
-    #[error("`{reference}` has an unsupported digest `{digest}`: only `sha256:` followed by 64 lowercase hex digits is accepted")]
+    #[error(
+        "`{reference}` has an unsupported digest `{digest}`: only `sha256:` followed by 64 lowercase hex digits is accepted"
+    )]
     BadDigest { reference: String, digest: String },
 }
 
@@ -45,7 +49,9 @@ impl PluginReference {
             reason: reason.to_string(),
         };
         if bare.contains("://") {
-            return Err(malformed("only the `registry://` and `oci://` prefixes are accepted"));
+            return Err(malformed(
+                "only the `registry://` and `oci://` prefixes are accepted",
+            ));
         }
         let first = bare.split('/').next().unwrap_or_default();
         if !bare.contains('/') || !looks_like_registry_host(first) {
@@ -53,9 +59,9 @@ impl PluginReference {
             return Err(ReferenceError::NoRegistry(name.to_string()));
         }
         if let Some((_, digest)) = bare.split_once('@') {
-            let valid = digest
-                .strip_prefix("sha256:")
-                .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+            let valid = digest.strip_prefix("sha256:").is_some_and(|hex| {
+                hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            });
             if !valid {
                 return Err(ReferenceError::BadDigest {
                     reference: s.to_string(),
@@ -180,8 +186,15 @@ mod tests {
 
     #[test]
     fn accepts_scheme_prefixes() {
-        for s in ["registry://ghcr.io/a/b:1", "oci://ghcr.io/a/b:1", "  ghcr.io/a/b:1 "] {
-            assert_eq!(PluginReference::parse(s).unwrap().to_string(), "ghcr.io/a/b:1");
+        for s in [
+            "registry://ghcr.io/a/b:1",
+            "oci://ghcr.io/a/b:1",
+            "  ghcr.io/a/b:1 ",
+        ] {
+            assert_eq!(
+                PluginReference::parse(s).unwrap().to_string(),
+                "ghcr.io/a/b:1"
+            );
         }
     }
 
@@ -194,7 +207,13 @@ mod tests {
     #[test]
     fn refuses_references_without_registry() {
         for s in ["hello", "hello:v1", "org/hello:v1"] {
-            assert!(matches!(PluginReference::parse(s), Err(ReferenceError::NoRegistry(_))), "{s}");
+            assert!(
+                matches!(
+                    PluginReference::parse(s),
+                    Err(ReferenceError::NoRegistry(_))
+                ),
+                "{s}"
+            );
         }
     }
 
@@ -208,10 +227,27 @@ mod tests {
             "ghcr.io/a/b:tag with space",
             "ghcr.io//b",
         ] {
-            assert!(matches!(PluginReference::parse(s), Err(ReferenceError::Malformed { .. })), "{s}: {:?}", PluginReference::parse(s));
+            assert!(
+                matches!(
+                    PluginReference::parse(s),
+                    Err(ReferenceError::Malformed { .. })
+                ),
+                "{s}: {:?}",
+                PluginReference::parse(s)
+            );
         }
-        for s in ["ghcr.io/a/b@sha256:abc", "ghcr.io/a/b@md5:0123", &format!("ghcr.io/a/b@sha256:{}", "A".repeat(64))] {
-            assert!(matches!(PluginReference::parse(s), Err(ReferenceError::BadDigest { .. })), "{s}");
+        for s in [
+            "ghcr.io/a/b@sha256:abc",
+            "ghcr.io/a/b@md5:0123",
+            &format!("ghcr.io/a/b@sha256:{}", "A".repeat(64)),
+        ] {
+            assert!(
+                matches!(
+                    PluginReference::parse(s),
+                    Err(ReferenceError::BadDigest { .. })
+                ),
+                "{s}"
+            );
         }
     }
 

@@ -48,10 +48,12 @@ pub const ENV_ALLOW_LIST: &[&str] = &["TERM", "LANG", "LC_*", "NO_COLOR", "COLUM
 pub fn allowed_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
     vars.into_iter()
         .filter(|(key, _)| {
-            ENV_ALLOW_LIST.iter().any(|allowed| match allowed.strip_suffix('*') {
-                Some(prefix) => key.starts_with(prefix),
-                None => key == allowed,
-            })
+            ENV_ALLOW_LIST
+                .iter()
+                .any(|allowed| match allowed.strip_suffix('*') {
+                    Some(prefix) => key.starts_with(prefix),
+                    None => key == allowed,
+                })
         })
         .collect()
 }
@@ -170,7 +172,9 @@ impl Runtime {
     /// engine stop being loadable (another wasmtime version or configuration).
     pub fn compatibility_hash(&self) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 
@@ -180,10 +184,12 @@ impl Runtime {
         let kind = WasmKind::detect(wasm)?;
         let plugin = match kind {
             WasmKind::Module => Plugin::Module(
-                Module::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?,
+                Module::new(&self.engine, wasm)
+                    .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?,
             ),
             WasmKind::Component => Plugin::Component(
-                Component::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?,
+                Component::new(&self.engine, wasm)
+                    .map_err(|e| RuntimeError::Compile(format!("{e:#}")))?,
             ),
         };
         self.check_runnable(&plugin)?;
@@ -201,26 +207,40 @@ impl Runtime {
     /// The file must have been written by [`Runtime::precompile`]: wasmtime
     /// trusts precompiled code, which is why the store's cache directory is
     /// written by krew-wasm alone.
-    pub fn load_precompiled_file(&self, kind: WasmKind, path: &Path) -> Result<Plugin, RuntimeError> {
+    pub fn load_precompiled_file(
+        &self,
+        kind: WasmKind,
+        path: &Path,
+    ) -> Result<Plugin, RuntimeError> {
         let load = |e: wasmtime::Error| RuntimeError::Load(format!("{}: {e:#}", path.display()));
         // SAFETY: the cache holds only artifacts that krew-wasm itself
         // produced with `precompile` (see above); wasmtime checks the header
         // and the engine compatibility before using one.
         Ok(match kind {
-            WasmKind::Module => Plugin::Module(unsafe { Module::deserialize_file(&self.engine, path) }.map_err(load)?),
-            WasmKind::Component => {
-                Plugin::Component(unsafe { Component::deserialize_file(&self.engine, path) }.map_err(load)?)
-            }
+            WasmKind::Module => Plugin::Module(
+                unsafe { Module::deserialize_file(&self.engine, path) }.map_err(load)?,
+            ),
+            WasmKind::Component => Plugin::Component(
+                unsafe { Component::deserialize_file(&self.engine, path) }.map_err(load)?,
+            ),
         })
     }
 
     /// Loads artifact bytes just returned by [`Runtime::precompile`].
-    pub fn load_precompiled_bytes(&self, kind: WasmKind, bytes: &[u8]) -> Result<Plugin, RuntimeError> {
+    pub fn load_precompiled_bytes(
+        &self,
+        kind: WasmKind,
+        bytes: &[u8],
+    ) -> Result<Plugin, RuntimeError> {
         let load = |e: wasmtime::Error| RuntimeError::Load(format!("{e:#}"));
         // SAFETY: `bytes` come from `precompile` in this process.
         Ok(match kind {
-            WasmKind::Module => Plugin::Module(unsafe { Module::deserialize(&self.engine, bytes) }.map_err(load)?),
-            WasmKind::Component => Plugin::Component(unsafe { Component::deserialize(&self.engine, bytes) }.map_err(load)?),
+            WasmKind::Module => {
+                Plugin::Module(unsafe { Module::deserialize(&self.engine, bytes) }.map_err(load)?)
+            }
+            WasmKind::Component => Plugin::Component(
+                unsafe { Component::deserialize(&self.engine, bytes) }.map_err(load)?,
+            ),
         })
     }
 
@@ -312,7 +332,9 @@ impl Runtime {
         Ok(())
     }
 
-    fn module_linker(&self) -> Result<wasmtime::Linker<wasmtime_wasi::p1::WasiP1Ctx>, RuntimeError> {
+    fn module_linker(
+        &self,
+    ) -> Result<wasmtime::Linker<wasmtime_wasi::p1::WasiP1Ctx>, RuntimeError> {
         let mut linker = wasmtime::Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |ctx| ctx)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
@@ -357,16 +379,28 @@ mod tests {
 
     #[test]
     fn env_allow_list() {
-        let vars = [("TERM", "xterm"), ("LC_ALL", "C"), ("HOME", "/root"), ("AWS_SECRET_ACCESS_KEY", "x"), ("TZ", "UTC")]
-            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let vars = [
+            ("TERM", "xterm"),
+            ("LC_ALL", "C"),
+            ("HOME", "/root"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("TZ", "UTC"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
         let kept: Vec<String> = allowed_env(vars).into_iter().map(|(k, _)| k).collect();
         assert_eq!(kept, ["TERM", "LC_ALL", "TZ"]);
     }
 
     #[test]
     fn detects_kinds() {
-        assert_eq!(WasmKind::detect(b"\0asm\x01\0\0\0rest").unwrap(), WasmKind::Module);
-        assert_eq!(WasmKind::detect(b"\0asm\x0d\0\x01\0rest").unwrap(), WasmKind::Component);
+        assert_eq!(
+            WasmKind::detect(b"\0asm\x01\0\0\0rest").unwrap(),
+            WasmKind::Module
+        );
+        assert_eq!(
+            WasmKind::detect(b"\0asm\x0d\0\x01\0rest").unwrap(),
+            WasmKind::Component
+        );
         assert!(WasmKind::detect(b"\x7fELF\x02\x01\x01\0").is_err());
         assert!(WasmKind::detect(b"\0as").is_err());
     }

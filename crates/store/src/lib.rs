@@ -27,4 +27,6 @@ mod store;
 
 pub use name::{KUBECTL_BUILTINS, KUBECTL_PREFIX, NameError, PluginName};
 pub use receipt::{PluginKind, RECEIPT_VERSION, Receipt};
-pub use store::{Entry, Install, Installed, Store, StoreError, StoreLock, relative_path, write_atomically};
+pub use store::{
+    Entry, Install, Installed, Store, StoreError, StoreLock, relative_path, write_atomically,
+};

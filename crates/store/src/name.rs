@@ -5,11 +5,51 @@ use std::fmt;
 /// Top-level kubectl commands (kubectl 1.32, plus `help`): a plugin with one of
 /// these names would never run, because kubectl prefers its built-ins.
 pub const KUBECTL_BUILTINS: &[&str] = &[
-    "alpha", "annotate", "api-resources", "api-versions", "apply", "attach", "auth", "autoscale",
-    "certificate", "cluster-info", "completion", "config", "cordon", "cp", "create", "debug",
-    "delete", "describe", "diff", "drain", "edit", "events", "exec", "explain", "expose", "get",
-    "help", "kustomize", "label", "logs", "options", "patch", "plugin", "port-forward", "proxy",
-    "replace", "rollout", "run", "scale", "set", "taint", "top", "uncordon", "version", "wait",
+    "alpha",
+    "annotate",
+    "api-resources",
+    "api-versions",
+    "apply",
+    "attach",
+    "auth",
+    "autoscale",
+    "certificate",
+    "cluster-info",
+    "completion",
+    "config",
+    "cordon",
+    "cp",
+    "create",
+    "debug",
+    "delete",
+    "describe",
+    "diff",
+    "drain",
+    "edit",
+    "events",
+    "exec",
+    "explain",
+    "expose",
+    "get",
+    "help",
+    "kustomize",
+    "label",
+    "logs",
+    "options",
+    "patch",
+    "plugin",
+    "port-forward",
+    "proxy",
+    "replace",
+    "rollout",
+    "run",
+    "scale",
+    "set",
+    "taint",
+    "top",
+    "uncordon",
+    "version",
+    "wait",
 ];
 
 /// Prefix of every kubectl plugin executable.
@@ -23,7 +63,9 @@ pub enum NameError {
          (`[a-z0-9]([a-z0-9-]*[a-z0-9])?`), at most 63 characters"
     )]
     Invalid(String),
-    #[error("`{0}` is a built-in kubectl command (`kubectl {0}`), so kubectl would never run a plugin of that name; choose another name")]
+    #[error(
+        "`{0}` is a built-in kubectl command (`kubectl {0}`), so kubectl would never run a plugin of that name; choose another name"
+    )]
     ShadowsBuiltin(String),
 }
 
@@ -102,24 +144,47 @@ mod tests {
 
     #[test]
     fn refuses_invalid_names() {
-        for n in ["", "-a", "a-", "Hello", "foo_bar", "a.b", "a b", "ä", &"a".repeat(64)] {
-            assert_eq!(PluginName::new(n), Err(NameError::Invalid(n.to_string())), "{n}");
+        for n in [
+            "",
+            "-a",
+            "a-",
+            "Hello",
+            "foo_bar",
+            "a.b",
+            "a b",
+            "ä",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(
+                PluginName::new(n),
+                Err(NameError::Invalid(n.to_string())),
+                "{n}"
+            );
         }
     }
 
     #[test]
     fn refuses_builtins() {
         for n in ["get", "apply", "logs", "port-forward", "plugin"] {
-            assert_eq!(PluginName::new(n), Err(NameError::ShadowsBuiltin(n.to_string())));
+            assert_eq!(
+                PluginName::new(n),
+                Err(NameError::ShadowsBuiltin(n.to_string()))
+            );
         }
         assert!(PluginName::new("get-all").is_ok());
     }
 
     #[test]
     fn derives_from_repository() {
-        assert_eq!(PluginName::derive("kubectl-decoder.wasm").unwrap().as_str(), "decoder");
+        assert_eq!(
+            PluginName::derive("kubectl-decoder.wasm").unwrap().as_str(),
+            "decoder"
+        );
         assert_eq!(PluginName::derive("hello").unwrap().as_str(), "hello");
-        assert_eq!(PluginName::derive("foo-bar:v1").unwrap().as_str(), "foo-bar");
+        assert_eq!(
+            PluginName::derive("foo-bar:v1").unwrap().as_str(),
+            "foo-bar"
+        );
         assert!(PluginName::derive("Hello_World").is_err());
     }
 
@@ -127,7 +192,10 @@ mod tests {
     fn maps_executable_names() {
         let n = PluginName::new("foo-bar").unwrap();
         assert_eq!(n.executable_name(), "kubectl-foo_bar");
-        assert_eq!(PluginName::from_executable_name("kubectl-foo_bar"), Some(Ok(n)));
+        assert_eq!(
+            PluginName::from_executable_name("kubectl-foo_bar"),
+            Some(Ok(n))
+        );
         assert_eq!(PluginName::from_executable_name("krew-wasm"), None);
     }
 }

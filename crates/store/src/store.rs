@@ -23,8 +23,13 @@ pub enum StoreError {
         "`{name}` is already installed (from {installed_from}); pass --force to replace \
          it, or --name NAME to install this one under another name"
     )]
-    AlreadyInstalled { name: String, installed_from: String },
-    #[error("the receipt {path} is unreadable ({reason}); reinstall the plugin with `krew-wasm pull --force …` or remove it with `krew-wasm rm`")]
+    AlreadyInstalled {
+        name: String,
+        installed_from: String,
+    },
+    #[error(
+        "the receipt {path} is unreadable ({reason}); reinstall the plugin with `krew-wasm pull --force …` or remove it with `krew-wasm rm`"
+    )]
     CorruptReceipt { path: PathBuf, reason: String },
     #[error("{action} {path}: {source}")]
     Io {
@@ -128,7 +133,10 @@ impl Store {
     /// engine configuration.
     pub fn artifact_path(&self, engine: &str, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join("cache").join(engine).join(format!("{hex}.cwasm"))
+        self.root
+            .join("cache")
+            .join(engine)
+            .join(format!("{hex}.cwasm"))
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -183,10 +191,11 @@ impl Store {
             }
             Err(e) => return Err(io_err("reading", &path)(e)),
         };
-        let receipt: Receipt = serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptReceipt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let receipt: Receipt =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptReceipt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         if receipt.name != name {
             return Err(StoreError::CorruptReceipt {
                 path,
@@ -222,10 +231,10 @@ impl Store {
         for name in self.names()? {
             let receipt = self.receipt(&name).map_err(|e| e.to_string());
             let mut problems = Vec::new();
-            if let Ok(receipt) = &receipt {
-                if !self.blob_path(&receipt.digest).is_file() {
-                    problems.push("blob missing".to_string());
-                }
+            if let Ok(receipt) = &receipt
+                && !self.blob_path(&receipt.digest).is_file()
+            {
+                problems.push("blob missing".to_string());
             }
             match PluginName::new(&name) {
                 Ok(plugin) => {
@@ -251,7 +260,11 @@ impl Store {
     /// precompiled artifact, the link and, last, the receipt. The receipt is
     /// the commit point: until it is renamed into place the plugin does not
     /// exist, and [`Store::collect_garbage`] removes what a killed install left.
-    pub fn install(&self, _lock: &StoreLock, install: Install<'_>) -> Result<Installed, StoreError> {
+    pub fn install(
+        &self,
+        _lock: &StoreLock,
+        install: Install<'_>,
+    ) -> Result<Installed, StoreError> {
         let name = install.name.as_str();
         let previous = match self.receipt(name) {
             Ok(previous) => Some(previous),
@@ -276,18 +289,21 @@ impl Store {
         }
 
         let blob_path = self.blob_path(&install.receipt.digest);
-        if let Some(staged) = install.blob {
-            if !blob_path.is_file() {
-                let dir = parent(&blob_path);
-                fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-                staged.as_file().sync_all().map_err(io_err("syncing", staged.path()))?;
-                set_read_only(staged.path())?;
-                staged.persist(&blob_path).map_err(|e| StoreError::Io {
-                    action: "moving the downloaded blob to",
-                    path: blob_path.clone(),
-                    source: e.error,
-                })?;
-            }
+        if let Some(staged) = install.blob
+            && !blob_path.is_file()
+        {
+            let dir = parent(&blob_path);
+            fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+            staged
+                .as_file()
+                .sync_all()
+                .map_err(io_err("syncing", staged.path()))?;
+            set_read_only(staged.path())?;
+            staged.persist(&blob_path).map_err(|e| StoreError::Io {
+                action: "moving the downloaded blob to",
+                path: blob_path.clone(),
+                source: e.error,
+            })?;
         }
         if let Some((engine, bytes)) = install.artifact {
             self.write_artifact(engine, &install.receipt.digest, &bytes)?;
@@ -329,7 +345,12 @@ impl Store {
 
     /// Writes a precompiled artifact atomically. Needs no lock: runs call it
     /// to replace a missing or stale artifact, and a rename is all-or-nothing.
-    pub fn write_artifact(&self, engine: &str, digest: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+    pub fn write_artifact(
+        &self,
+        engine: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<PathBuf, StoreError> {
         let path = self.artifact_path(engine, digest);
         write_atomically(&path, bytes)?;
         Ok(path)
@@ -396,7 +417,11 @@ impl Store {
         let exe_real = fs::canonicalize(executable).map_err(io_err("resolving", executable))?;
         let target = relative_path(&bin_real, &exe_real);
         let link = self.link_path(name);
-        let temp = bin.join(format!(".{}.{}.tmp", name.executable_name(), std::process::id()));
+        let temp = bin.join(format!(
+            ".{}.{}.tmp",
+            name.executable_name(),
+            std::process::id()
+        ));
         remove_if_present(&temp)?;
         symlink(&target, &temp).map_err(io_err("creating link", &temp))?;
         fs::rename(&temp, &link).map_err(io_err("renaming link to", &link))?;
@@ -413,8 +438,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(io_err("creating a file in", dir))?;
-    temp.write_all(bytes).map_err(io_err("writing", temp.path()))?;
-    temp.as_file().sync_all().map_err(io_err("syncing", temp.path()))?;
+    temp.write_all(bytes)
+        .map_err(io_err("writing", temp.path()))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(io_err("syncing", temp.path()))?;
     temp.persist(path).map_err(|e| StoreError::Io {
         action: "renaming into place",
         path: path.to_path_buf(),
@@ -489,7 +517,9 @@ fn set_read_only(path: &Path) -> Result<(), StoreError> {
 
 #[cfg(not(unix))]
 fn set_read_only(path: &Path) -> Result<(), StoreError> {
-    let mut perms = fs::metadata(path).map_err(io_err("reading", path))?.permissions();
+    let mut perms = fs::metadata(path)
+        .map_err(io_err("reading", path))?
+        .permissions();
     perms.set_readonly(true);
     fs::set_permissions(path, perms).map_err(io_err("protecting", path))
 }
@@ -520,7 +550,12 @@ mod tests {
         file
     }
 
-    fn install(store: &Store, name: &str, digest_char: char, force: bool) -> Result<Installed, StoreError> {
+    fn install(
+        store: &Store,
+        name: &str,
+        digest_char: char,
+        force: bool,
+    ) -> Result<Installed, StoreError> {
         let lock = store.lock(|| {}).unwrap();
         let exe = store.root().join("krew-wasm");
         if !exe.exists() {
@@ -544,11 +579,18 @@ mod tests {
     fn install_list_remove_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("root"));
-        assert_eq!(install(&store, "foo-bar", 'a', false).unwrap(), Installed::New);
+        assert_eq!(
+            install(&store, "foo-bar", 'a', false).unwrap(),
+            Installed::New
+        );
         let link = store.bin_dir().join("kubectl-foo_bar");
         assert_eq!(fs::read_link(&link).unwrap(), PathBuf::from("../krew-wasm"));
         assert!(store.blob_path(&receipt("x", 'a').digest).is_file());
-        assert!(store.artifact_path("engine1", &receipt("x", 'a').digest).is_file());
+        assert!(
+            store
+                .artifact_path("engine1", &receipt("x", 'a').digest)
+                .is_file()
+        );
         let entries = store.entries().unwrap();
         assert_eq!(entries.len(), 1);
         assert!(entries[0].problems.is_empty(), "{:?}", entries[0].problems);
@@ -557,8 +599,15 @@ mod tests {
         store.remove(&lock, "foo-bar").unwrap();
         assert!(!link.exists());
         assert!(!store.blob_path(&receipt("x", 'a').digest).exists());
-        assert!(!store.artifact_path("engine1", &receipt("x", 'a').digest).exists());
-        assert!(matches!(store.remove(&lock, "foo-bar"), Err(StoreError::NotInstalled(_))));
+        assert!(
+            !store
+                .artifact_path("engine1", &receipt("x", 'a').digest)
+                .exists()
+        );
+        assert!(matches!(
+            store.remove(&lock, "foo-bar"),
+            Err(StoreError::NotInstalled(_))
+        ));
     }
 
     #[test]
@@ -567,9 +616,18 @@ mod tests {
         let store = Store::new(dir.path());
         install(&store, "one", 'a', false).unwrap();
         install(&store, "two", 'a', false).unwrap();
-        assert!(matches!(install(&store, "one", 'b', false), Err(StoreError::AlreadyInstalled { .. })));
-        assert_eq!(install(&store, "one", 'a', false).unwrap(), Installed::Unchanged);
-        assert!(matches!(install(&store, "one", 'b', true).unwrap(), Installed::Replaced(_)));
+        assert!(matches!(
+            install(&store, "one", 'b', false),
+            Err(StoreError::AlreadyInstalled { .. })
+        ));
+        assert_eq!(
+            install(&store, "one", 'a', false).unwrap(),
+            Installed::Unchanged
+        );
+        assert!(matches!(
+            install(&store, "one", 'b', true).unwrap(),
+            Installed::Replaced(_)
+        ));
         // `two` still uses blob a; `one` now uses b.
         assert!(store.blob_path(&receipt("x", 'a').digest).is_file());
         assert!(store.blob_path(&receipt("x", 'b').digest).is_file());
@@ -587,12 +645,21 @@ mod tests {
         fs::remove_file(store.blob_path(&receipt("x", 'a').digest)).unwrap();
         fs::remove_file(store.root().join("krew-wasm")).unwrap();
         let entries = store.entries().unwrap();
-        assert_eq!(entries[0].problems, vec!["blob missing".to_string(), "link dangling".to_string()]);
+        assert_eq!(
+            entries[0].problems,
+            vec!["blob missing".to_string(), "link dangling".to_string()]
+        );
     }
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_path(Path::new("/a/b/bin"), Path::new("/a/c/krew")), PathBuf::from("../../c/krew"));
-        assert_eq!(relative_path(Path::new("/x"), Path::new("/x/y")), PathBuf::from("y"));
+        assert_eq!(
+            relative_path(Path::new("/a/b/bin"), Path::new("/a/c/krew")),
+            PathBuf::from("../../c/krew")
+        );
+        assert_eq!(
+            relative_path(Path::new("/x"), Path::new("/x/y")),
+            PathBuf::from("y")
+        );
     }
 }

@@ -30,14 +30,24 @@ impl Artifact {
     /// the CNCF layout for `application/wasm`, wasm-to-oci's otherwise.
     pub fn wasm(wasm: Vec<u8>, layer_media_type: &str) -> Self {
         let (config_media_type, config) = if layer_media_type == "application/wasm" {
-            let os = if wasm.get(4..8) == Some(&[1, 0, 0, 0]) { "wasip1" } else { "wasip2" };
+            let os = if wasm.get(4..8) == Some(&[1, 0, 0, 0]) {
+                "wasip1"
+            } else {
+                "wasip2"
+            };
             let digest = sha256_digest(&wasm);
             (
                 "application/vnd.wasm.config.v0+json".to_string(),
-                serde_json::to_vec(&json!({"architecture": "wasm", "os": os, "layerDigests": [digest]})).unwrap_or_default(),
+                serde_json::to_vec(
+                    &json!({"architecture": "wasm", "os": os, "layerDigests": [digest]}),
+                )
+                .unwrap_or_default(),
             )
         } else {
-            ("application/vnd.wasm.config.v1+json".to_string(), b"{}".to_vec())
+            (
+                "application/vnd.wasm.config.v1+json".to_string(),
+                b"{}".to_vec(),
+            )
         };
         Self {
             format: ManifestFormat::Oci,
@@ -53,15 +63,16 @@ impl Artifact {
             format: ManifestFormat::DockerV2,
             config_media_type: "application/vnd.docker.container.image.v1+json".to_string(),
             config: br#"{"architecture":"wasm","os":"wasip2"}"#.to_vec(),
-            layers: vec![("application/vnd.wasm.content.layer.v1+wasm".to_string(), wasm)],
+            layers: vec![(
+                "application/vnd.wasm.content.layer.v1+wasm".to_string(),
+                wasm,
+            )],
         }
     }
 
     /// The manifest JSON and its digest.
     pub fn manifest(&self) -> (Vec<u8>, String) {
-        let descriptor = |media_type: &str, bytes: &[u8]| {
-            json!({"mediaType": media_type, "digest": sha256_digest(bytes), "size": bytes.len()})
-        };
+        let descriptor = |media_type: &str, bytes: &[u8]| json!({"mediaType": media_type, "digest": sha256_digest(bytes), "size": bytes.len()});
         let media_type = match self.format {
             ManifestFormat::Oci => "application/vnd.oci.image.manifest.v1+json",
             ManifestFormat::DockerV2 => "application/vnd.docker.distribution.manifest.v2+json",
@@ -118,33 +129,64 @@ impl Artifact {
 
     fn curl_push(&self, registry: &Registry, repo_tag: &str, work: &Path) {
         let (repo, tag) = repo_tag.rsplit_once(':').expect("repo:tag");
-        let base = format!("{}://{}", if registry.is_tls() { "https" } else { "http" }, registry.host());
+        let base = format!(
+            "{}://{}",
+            if registry.is_tls() { "https" } else { "http" },
+            registry.host()
+        );
         let curl = |args: &[&str]| -> String {
             let mut command = Command::new(crate::require_tool("curl"));
             command.args(["-sS", "--fail-with-body"]);
             if registry.is_tls() {
-                command.arg("--cacert").arg(registry.write_ca(&work.join("certs")));
+                command
+                    .arg("--cacert")
+                    .arg(registry.write_ca(&work.join("certs")));
             }
             if let Some((user, password)) = registry.basic_auth() {
                 command.arg("-u").arg(format!("{user}:{password}"));
             }
             let output = command.args(args).output().expect("running curl");
-            assert!(output.status.success(), "curl {args:?} failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "curl {args:?} failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
             String::from_utf8_lossy(&output.stdout).into_owned()
         };
         for (i, blob) in self.blobs().into_iter().enumerate() {
             let file = work.join(format!("blob{i}"));
             std::fs::write(&file, blob).expect("writing a blob");
-            let headers = curl(&["-o", "/dev/null", "-D", "-", "-X", "POST", &format!("{base}/v2/{repo}/blobs/uploads/")]);
+            let headers = curl(&[
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+                "-X",
+                "POST",
+                &format!("{base}/v2/{repo}/blobs/uploads/"),
+            ]);
             let location = headers
                 .lines()
-                .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_string()))
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                        .map(|(_, v)| v.trim().to_string())
+                })
                 .expect("upload location");
-            let location = if location.starts_with('/') { format!("{base}{location}") } else { location };
+            let location = if location.starts_with('/') {
+                format!("{base}{location}")
+            } else {
+                location
+            };
             let separator = if location.contains('?') { '&' } else { '?' };
             curl(&[
-                "-X", "PUT", "-H", "Content-Type: application/octet-stream",
-                "--data-binary", &format!("@{}", file.display()),
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &format!("@{}", file.display()),
                 &format!("{location}{separator}digest={}", sha256_digest(blob)),
             ]);
         }
@@ -152,15 +194,23 @@ impl Artifact {
         let file = work.join("manifest.json");
         std::fs::write(&file, manifest).expect("writing the manifest");
         curl(&[
-            "-X", "PUT", "-H", "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
-            "--data-binary", &format!("@{}", file.display()),
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
+            "--data-binary",
+            &format!("@{}", file.display()),
             &format!("{base}/v2/{repo}/manifests/{tag}"),
         ]);
     }
 }
 
 /// An image index over several artifacts, each with a platform.
-pub fn push_index(registry: &Registry, repo_tag: &str, entries: &[(&Artifact, &str, &str)]) -> String {
+pub fn push_index(
+    registry: &Registry,
+    repo_tag: &str,
+    entries: &[(&Artifact, &str, &str)],
+) -> String {
     let work = tempfile::tempdir().expect("temp dir");
     let layout = work.path().join("layout");
     let mut blobs: Vec<Vec<u8>> = Vec::new();
@@ -190,21 +240,37 @@ pub fn push_index(registry: &Registry, repo_tag: &str, entries: &[(&Artifact, &s
         "annotations": {"org.opencontainers.image.ref.name": "push"},
     });
     blobs.push(index);
-    write_layout(&layout, &blobs.iter().map(Vec::as_slice).collect::<Vec<_>>(), vec![entry]);
-    skopeo_copy(&format!("oci:{}:push", layout.display()), registry, repo_tag, true, work.path());
+    write_layout(
+        &layout,
+        &blobs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        vec![entry],
+    );
+    skopeo_copy(
+        &format!("oci:{}:push", layout.display()),
+        registry,
+        repo_tag,
+        true,
+        work.path(),
+    );
     index_digest
 }
 
 fn write_layout(dir: &Path, blobs: &[&[u8]], index_entries: Vec<Value>) {
     let blob_dir = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blob_dir).expect("creating the OCI layout");
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("writing oci-layout");
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("writing oci-layout");
     for blob in blobs {
         let digest = sha256_digest(blob);
-        std::fs::write(blob_dir.join(digest.trim_start_matches("sha256:")), blob).expect("writing a blob");
+        std::fs::write(blob_dir.join(digest.trim_start_matches("sha256:")), blob)
+            .expect("writing a blob");
     }
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap_or_default()).expect("writing index.json");
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).unwrap_or_default(),
+    )
+    .expect("writing index.json");
 }
 
 fn skopeo_copy(source: &str, registry: &Registry, repo_tag: &str, all: bool, work: &Path) {
@@ -214,7 +280,9 @@ fn skopeo_copy(source: &str, registry: &Registry, repo_tag: &str, all: bool, wor
     if all {
         command.arg("--all");
     }
-    command.arg(source).arg(format!("docker://{}/{repo_tag}", registry.host()));
+    command
+        .arg(source)
+        .arg(format!("docker://{}/{repo_tag}", registry.host()));
     if registry.is_tls() {
         let ca = registry_ca(registry, work);
         command.arg("--dest-cert-dir").arg(ca);
@@ -222,7 +290,9 @@ fn skopeo_copy(source: &str, registry: &Registry, repo_tag: &str, all: bool, wor
         command.arg("--dest-tls-verify=false");
     }
     if let Some((user, password)) = registry.basic_auth() {
-        command.arg("--dest-creds").arg(format!("{user}:{password}"));
+        command
+            .arg("--dest-creds")
+            .arg(format!("{user}:{password}"));
     }
     let output = command.output().expect("running skopeo");
     assert!(

@@ -71,12 +71,16 @@ pub struct Fixtures {
 impl Fixtures {
     /// A fixture built as a WASI 0.2 component (`hello`, `exit-code`, `sandbox-probe`).
     pub fn p2(&self, name: &str) -> PathBuf {
-        self.target_dir.join("wasm32-wasip2/release").join(format!("{name}.wasm"))
+        self.target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{name}.wasm"))
     }
 
     /// A fixture built as a WASI preview-1 module.
     pub fn p1(&self, name: &str) -> PathBuf {
-        self.target_dir.join("wasm32-wasip1/release").join(format!("{name}.wasm"))
+        self.target_dir
+            .join("wasm32-wasip1/release")
+            .join(format!("{name}.wasm"))
     }
 }
 

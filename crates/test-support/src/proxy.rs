@@ -18,11 +18,16 @@ pub struct StallingProxy {
 impl StallingProxy {
     pub fn start(upstream: &str, stall_after: u64) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
-        let host = format!("127.0.0.1:{}", listener.local_addr().expect("proxy address").port());
+        let host = format!(
+            "127.0.0.1:{}",
+            listener.local_addr().expect("proxy address").port()
+        );
         let stalled = Arc::new(AtomicBool::new(false));
         let shutdown = Arc::new(AtomicBool::new(false));
         let forwarded = Arc::new(AtomicU64::new(0));
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let upstream = upstream.to_string();
         let (stalled_flag, shutdown_flag) = (stalled.clone(), shutdown.clone());
         std::thread::spawn(move || {
@@ -30,16 +35,31 @@ impl StallingProxy {
                 match listener.accept() {
                     Ok((client, _)) => {
                         let upstream = upstream.clone();
-                        let (stalled, shutdown, forwarded) = (stalled_flag.clone(), shutdown_flag.clone(), forwarded.clone());
+                        let (stalled, shutdown, forwarded) = (
+                            stalled_flag.clone(),
+                            shutdown_flag.clone(),
+                            forwarded.clone(),
+                        );
                         std::thread::spawn(move || {
-                            relay(client, &upstream, stall_after, &forwarded, &stalled, &shutdown);
+                            relay(
+                                client,
+                                &upstream,
+                                stall_after,
+                                &forwarded,
+                                &stalled,
+                                &shutdown,
+                            );
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Self { host, stalled, shutdown }
+        Self {
+            host,
+            stalled,
+            shutdown,
+        }
     }
 
     /// `127.0.0.1:PORT`.
@@ -51,7 +71,10 @@ impl StallingProxy {
     pub fn wait_until_stalled(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while !self.stalled.load(Ordering::SeqCst) {
-            assert!(Instant::now() < deadline, "the download never reached the stall point");
+            assert!(
+                Instant::now() < deadline,
+                "the download never reached the stall point"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -63,11 +86,19 @@ impl Drop for StallingProxy {
     }
 }
 
-fn relay(client: TcpStream, upstream: &str, stall_after: u64, forwarded: &AtomicU64, stalled: &AtomicBool, shutdown: &AtomicBool) {
+fn relay(
+    client: TcpStream,
+    upstream: &str,
+    stall_after: u64,
+    forwarded: &AtomicU64,
+    stalled: &AtomicBool,
+    shutdown: &AtomicBool,
+) {
     let Ok(server) = TcpStream::connect(upstream) else {
         return;
     };
-    let (Ok(mut client_reader), Ok(mut server_writer)) = (client.try_clone(), server.try_clone()) else {
+    let (Ok(mut client_reader), Ok(mut server_writer)) = (client.try_clone(), server.try_clone())
+    else {
         return;
     };
     std::thread::spawn(move || {

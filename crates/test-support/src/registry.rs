@@ -53,7 +53,8 @@ impl Registry {
         }
         if let Some((user, password)) = config.basic_auth {
             let hash = bcrypt::hash(password, 5).expect("bcrypt");
-            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).expect("writing htpasswd");
+            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n"))
+                .expect("writing htpasswd");
             yaml.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: krew-wasm-test\n    path: {}\n",
                 dir.path().join("htpasswd").display()
@@ -76,7 +77,9 @@ impl Registry {
             host: String::new(),
             storage,
             ca_pem: config.tls.map(|ca| ca.ca_pem().to_string()),
-            basic_auth: config.basic_auth.map(|(u, p)| (u.to_string(), p.to_string())),
+            basic_auth: config
+                .basic_auth
+                .map(|(u, p)| (u.to_string(), p.to_string())),
             _dir: dir,
         };
         registry.host = wait_for_listen_address(&log_path, &mut registry.child);
@@ -95,7 +98,10 @@ impl Registry {
     /// Writes the CA that signed this registry's certificate to `dir/ca.crt`
     /// (the layout of skopeo's `--dest-cert-dir`) and returns that path.
     pub fn write_ca(&self, dir: &Path) -> PathBuf {
-        let pem = self.ca_pem.as_deref().expect("this registry does not use TLS");
+        let pem = self
+            .ca_pem
+            .as_deref()
+            .expect("this registry does not use TLS");
         std::fs::create_dir_all(dir).expect("creating the CA dir");
         let path = dir.join("ca.crt");
         std::fs::write(&path, pem).expect("writing ca.crt");
@@ -103,7 +109,9 @@ impl Registry {
     }
 
     pub fn basic_auth(&self) -> Option<(&str, &str)> {
-        self.basic_auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
+        self.basic_auth
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
     /// Where the registry keeps the bytes of a blob, so a test can make it
@@ -132,7 +140,12 @@ fn wait_for_listen_address(log_path: &Path, child: &mut Child) -> String {
         if let Some(addr) = log
             .lines()
             .find_map(|line| line.split("listening on ").nth(1))
-            .map(|rest| rest.split(|c: char| c.is_whitespace() || c == '"' || c == ',').next().unwrap_or_default().to_string())
+            .map(|rest| {
+                rest.split(|c: char| c.is_whitespace() || c == '"' || c == ',')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
         {
             let port = addr.rsplit(':').next().unwrap_or_default();
             return format!("127.0.0.1:{port}");
@@ -140,7 +153,10 @@ fn wait_for_listen_address(log_path: &Path, child: &mut Child) -> String {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("docker-registry exited with {status} before listening:\n{log}");
         }
-        assert!(Instant::now() < deadline, "docker-registry did not start listening within 20 s:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "docker-registry did not start listening within 20 s:\n{log}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -15,16 +15,32 @@ fn kubectl_runs_installed_plugins() {
     sandbox.ok(&["pull", &hello, "--name", "foo-bar"]);
     sandbox.ok(&["pull", &exit_code]);
 
-    let kubectl_run = |args: &[&str]| sandbox.command(&kubectl).args(args).output().expect("running kubectl");
+    let kubectl_run = |args: &[&str]| {
+        sandbox
+            .command(&kubectl)
+            .args(args)
+            .output()
+            .expect("running kubectl")
+    };
 
     let output = kubectl_run(&["hello", "a", "b"]);
-    assert_eq!(stdout(&output), hello_output(&["a", "b"]), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        hello_output(&["a", "b"]),
+        "{}",
+        stderr(&output)
+    );
     assert!(output.status.success());
 
     // A dashed name works both ways, as with Krew.
     for spelling in ["foo-bar", "foo_bar"] {
         let output = kubectl_run(&[spelling, "x"]);
-        assert_eq!(stdout(&output), hello_output(&["x"]), "kubectl {spelling}: {}", stderr(&output));
+        assert_eq!(
+            stdout(&output),
+            hello_output(&["x"]),
+            "kubectl {spelling}: {}",
+            stderr(&output)
+        );
     }
 
     // The guest's exit code becomes kubectl's.
@@ -36,8 +52,16 @@ fn kubectl_runs_installed_plugins() {
     let listed = stdout(&output);
     for link in ["kubectl-hello", "kubectl-foo_bar", "kubectl-exit_code"] {
         let path = sandbox.bin().join(link);
-        assert!(listed.lines().any(|l| l.trim() == path.display().to_string()), "{link} not listed:\n{listed}");
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.trim() == path.display().to_string()),
+            "{link} not listed:\n{listed}"
+        );
     }
     let warnings = stderr(&output);
-    assert!(!warnings.to_lowercase().contains("warning"), "kubectl plugin list warned:\n{warnings}");
+    assert!(
+        !warnings.to_lowercase().contains("warning"),
+        "kubectl plugin list warned:\n{warnings}"
+    );
 }

@@ -25,6 +25,12 @@ pub struct Sandbox {
     dir: tempfile::TempDir,
 }
 
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Sandbox {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("sandbox dir");
@@ -46,8 +52,15 @@ impl Sandbox {
 
     /// PATH with the store's bin first, then the system directories.
     pub fn path_var(&self) -> String {
-        let kubectl_dir = test_support::require_tool("kubectl").parent().map(Path::to_path_buf).unwrap_or_default();
-        format!("{}:{}:/usr/local/bin:/usr/bin:/bin", self.bin().display(), kubectl_dir.display())
+        let kubectl_dir = test_support::require_tool("kubectl")
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        format!(
+            "{}:{}:/usr/local/bin:/usr/bin:/bin",
+            self.bin().display(),
+            kubectl_dir.display()
+        )
     }
 
     /// Any command, with the sandbox's environment.
@@ -66,7 +79,10 @@ impl Sandbox {
     }
 
     pub fn krew(&self, args: &[&str]) -> Output {
-        self.command(krew_wasm_exe()).args(args).output().expect("running krew-wasm")
+        self.command(krew_wasm_exe())
+            .args(args)
+            .output()
+            .expect("running krew-wasm")
     }
 
     /// Runs krew-wasm, asserts success, returns stdout.
@@ -112,13 +128,22 @@ impl Sandbox {
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-    let Ok(read) = std::fs::read_dir(dir) else { return };
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in read.flatten() {
         let path = entry.path();
-        let rel = path.strip_prefix(base).unwrap_or(&path).display().to_string();
+        let rel = path
+            .strip_prefix(base)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let meta = std::fs::symlink_metadata(&path).expect("metadata");
         if meta.file_type().is_symlink() {
-            out.insert(rel, format!("-> {}", std::fs::read_link(&path).expect("link").display()));
+            out.insert(
+                rel,
+                format!("-> {}", std::fs::read_link(&path).expect("link").display()),
+            );
         } else if meta.is_dir() {
             out.insert(rel.clone(), "dir".into());
             walk(base, &path, out);
@@ -138,7 +163,10 @@ pub fn push_fixture(registry: &Registry, fixture: &str, repo_tag: &str) -> (Stri
 
 /// What the hello fixture prints for `args`.
 pub fn hello_output(args: &[&str]) -> String {
-    format!("Hello from a WebAssembly kubectl plugin!\nargs: {}\n", args.join(" "))
+    format!(
+        "Hello from a WebAssembly kubectl plugin!\nargs: {}\n",
+        args.join(" ")
+    )
 }
 
 pub fn stdout(output: &Output) -> String {

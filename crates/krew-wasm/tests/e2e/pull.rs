@@ -24,20 +24,45 @@ fn pull_by_tag_then_list_info_run_and_rm() {
     assert_eq!(list[0]["pinned"], false);
     let table = sandbox.ok(&["ls"]);
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.contains("p2 component") && table.contains(&digest[..19]), "{table}");
+    assert!(
+        table.contains("p2 component") && table.contains(&digest[..19]),
+        "{table}"
+    );
 
     let info = sandbox.ok(&["info", "hello"]);
-    for expected in [reference.as_str(), digest.as_str(), "application/wasm", "p2 component", "Pinned:          no"] {
+    for expected in [
+        reference.as_str(),
+        digest.as_str(),
+        "application/wasm",
+        "p2 component",
+        "Pinned:          no",
+    ] {
         assert!(info.contains(expected), "info lacks {expected}:\n{info}");
     }
-    assert!(!info.contains("BROKEN") && !info.contains("missing"), "{info}");
+    assert!(
+        !info.contains("BROKEN") && !info.contains("missing"),
+        "{info}"
+    );
 
     // The link runs the plugin, whatever directory it is started from.
     let link = sandbox.bin().join("kubectl-hello");
     let target = std::fs::read_link(&link).expect("link");
-    assert!(target.is_relative(), "link target {target:?} should be relative");
-    let output = sandbox.command(&link).args(["a", "b"]).current_dir("/").output().unwrap();
-    assert_eq!(stdout(&output), hello_output(&["a", "b"]), "{}", stderr(&output));
+    assert!(
+        target.is_relative(),
+        "link target {target:?} should be relative"
+    );
+    let output = sandbox
+        .command(&link)
+        .args(["a", "b"])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&output),
+        hello_output(&["a", "b"]),
+        "{}",
+        stderr(&output)
+    );
 
     let out = sandbox.ok(&["rm", "hello"]);
     assert!(out.contains("removed hello"), "{out}");
@@ -45,7 +70,9 @@ fn pull_by_tag_then_list_info_run_and_rm() {
     assert!(sandbox.list_json().is_empty());
     let snapshot = sandbox.snapshot();
     assert!(
-        snapshot.keys().all(|k| !k.starts_with("blobs/sha256/") && !k.starts_with("receipts/") && !k.ends_with(".cwasm")),
+        snapshot.keys().all(|k| !k.starts_with("blobs/sha256/")
+            && !k.starts_with("receipts/")
+            && !k.ends_with(".cwasm")),
         "rm left files behind: {snapshot:?}"
     );
 }
@@ -54,16 +81,28 @@ fn pull_by_tag_then_list_info_run_and_rm() {
 fn pull_by_digest_pins_the_plugin() {
     let registry = Registry::start();
     let wasm = std::fs::read(fixtures().p1("hello")).unwrap();
-    let manifest_digest = Artifact::wasm(wasm, "application/wasm").push(&registry, "plugins/hello:v1");
+    let manifest_digest =
+        Artifact::wasm(wasm, "application/wasm").push(&registry, "plugins/hello:v1");
     let sandbox = Sandbox::new();
     let reference = format!("oci://{}/plugins/hello@{manifest_digest}", registry.host());
     sandbox.ok(&["install", &reference]);
     let list = sandbox.list_json();
     assert_eq!(list[0]["pinned"], true);
     assert_eq!(list[0]["kind"], "p1");
-    assert_eq!(list[0]["reference"], format!("{}/plugins/hello@{manifest_digest}", registry.host()));
-    assert!(sandbox.ok(&["info", "hello"]).contains("yes (installed by digest)"));
-    let output = sandbox.command(sandbox.bin().join("kubectl-hello")).arg("pinned").output().unwrap();
+    assert_eq!(
+        list[0]["reference"],
+        format!("{}/plugins/hello@{manifest_digest}", registry.host())
+    );
+    assert!(
+        sandbox
+            .ok(&["info", "hello"])
+            .contains("yes (installed by digest)")
+    );
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-hello"))
+        .arg("pinned")
+        .output()
+        .unwrap();
     assert_eq!(stdout(&output), hello_output(&["pinned"]));
 }
 
@@ -81,17 +120,30 @@ fn re_pull_is_a_no_op_and_force_replaces() {
     // The tag moves to another plugin: replacing needs --force.
     let (_, exit_digest) = push_fixture(&registry, "exit-code", "plugins/tool:v1");
     let err = sandbox.fails(&["pull", &reference]);
-    assert!(err.contains("already installed") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("already installed") && err.contains("--force"),
+        "{err}"
+    );
     assert_eq!(sandbox.snapshot(), before);
 
     let out = sandbox.ok(&["pull", "--force", &reference]);
     assert!(out.contains("replaced tool"), "{out}");
     let list = sandbox.list_json();
     assert_eq!(list[0]["digest"], exit_digest);
-    let output = sandbox.command(sandbox.bin().join("kubectl-tool")).arg("5").output().unwrap();
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-tool"))
+        .arg("5")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(5));
     // The old blob is no longer referenced, so it is gone.
-    assert!(!sandbox.root().join("blobs/sha256").join(&hello_digest[7..]).exists());
+    assert!(
+        !sandbox
+            .root()
+            .join("blobs/sha256")
+            .join(&hello_digest[7..])
+            .exists()
+    );
 }
 
 #[test]
@@ -104,7 +156,11 @@ fn names_are_derived_from_the_repository_or_given() {
     assert!(sandbox.bin().join("kubectl-foo_bar").exists());
 
     sandbox.ok(&["pull", &reference, "--name", "greeter"]);
-    let names: Vec<String> = sandbox.list_json().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = sandbox
+        .list_json()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["foo-bar", "greeter"]);
 }
 
@@ -118,7 +174,10 @@ fn shared_blobs_stay_until_the_last_user_is_removed() {
     let blob = sandbox.root().join("blobs/sha256").join(&digest[7..]);
     sandbox.ok(&["rm", "one"]);
     assert!(blob.is_file(), "blob removed while `two` uses it");
-    let output = sandbox.command(sandbox.bin().join("kubectl-two")).output().unwrap();
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-two"))
+        .output()
+        .unwrap();
     assert!(output.status.success());
     sandbox.ok(&["uninstall", "two"]);
     assert!(!blob.exists());
@@ -141,9 +200,16 @@ fn broken_entries_are_marked_and_explained() {
     // error says how to repair it.
     let cache = sandbox.root().join("cache");
     std::fs::remove_dir_all(&cache).unwrap();
-    let output = sandbox.command(sandbox.bin().join("kubectl-hello")).output().unwrap();
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-hello"))
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains(&format!("krew-wasm pull --force {reference}")), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("krew-wasm pull --force {reference}")),
+        "{}",
+        stderr(&output)
+    );
 
     std::fs::remove_file(sandbox.bin().join("kubectl-hello")).unwrap();
     assert!(sandbox.ok(&["list"]).contains("link missing"));
@@ -157,13 +223,26 @@ fn missing_or_stale_precompiled_artifacts_are_rebuilt() {
     let (reference, digest) = push_fixture(&registry, "hello", "plugins/hello:v1");
     let sandbox = Sandbox::new();
     sandbox.ok(&["pull", &reference]);
-    let artifact = walk_find(&sandbox.root().join("cache"), &format!("{}.cwasm", &digest[7..])).expect("precompiled at pull");
-    let run = || sandbox.command(sandbox.bin().join("kubectl-hello")).arg("x").output().unwrap();
+    let artifact = walk_find(
+        &sandbox.root().join("cache"),
+        &format!("{}.cwasm", &digest[7..]),
+    )
+    .expect("precompiled at pull");
+    let run = || {
+        sandbox
+            .command(sandbox.bin().join("kubectl-hello"))
+            .arg("x")
+            .output()
+            .unwrap()
+    };
 
     std::fs::write(&artifact, b"garbage, as if written by another engine").unwrap();
     let output = run();
     assert_eq!(stdout(&output), hello_output(&["x"]), "{}", stderr(&output));
-    assert!(std::fs::read(&artifact).unwrap().starts_with(b"\x7fELF"), "stale artifact not replaced");
+    assert!(
+        std::fs::read(&artifact).unwrap().starts_with(b"\x7fELF"),
+        "stale artifact not replaced"
+    );
 
     std::fs::remove_file(&artifact).unwrap();
     assert_eq!(stdout(&run()), hello_output(&["x"]));
@@ -189,14 +268,30 @@ fn path_hint_only_when_bin_is_not_on_path() {
     let registry = Registry::start();
     let (reference, _) = push_fixture(&registry, "hello", "plugins/hello:v1");
     let sandbox = Sandbox::new();
-    let output = sandbox.command(crate::krew_wasm_exe()).args(["pull", &reference]).env("PATH", "/usr/bin:/bin").output().unwrap();
+    let output = sandbox
+        .command(crate::krew_wasm_exe())
+        .args(["pull", &reference])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let err = stderr(&output);
     let line = format!("export PATH=\"{}:$PATH\"", sandbox.bin().display());
-    assert!(err.contains("is not on your PATH") && err.contains(&line), "{err}");
-    let output = sandbox.command(crate::krew_wasm_exe()).args(["rm", "hello"]).output().unwrap();
+    assert!(
+        err.contains("is not on your PATH") && err.contains(&line),
+        "{err}"
+    );
+    let output = sandbox
+        .command(crate::krew_wasm_exe())
+        .args(["rm", "hello"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
-    assert!(!stderr(&output).contains("not on your PATH"), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("not on your PATH"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 fn walk_find(dir: &std::path::Path, file_name: &str) -> Option<std::path::PathBuf> {

@@ -12,25 +12,65 @@ fn every_wasm_media_type_and_docker_v2_install_and_run() {
     let p1 = std::fs::read(fixtures().p1("hello")).unwrap();
     let cases = [
         ("cncf", Artifact::wasm(p2.clone(), "application/wasm"), "p2"),
-        ("wasm-to-oci", Artifact::wasm(p1.clone(), "application/vnd.wasm.content.layer.v1+wasm"), "p1"),
-        ("wasmcloud", Artifact::wasm(p2.clone(), "application/vnd.module.wasm.content.layer.v1+wasm"), "p2"),
+        (
+            "wasm-to-oci",
+            Artifact::wasm(p1.clone(), "application/vnd.wasm.content.layer.v1+wasm"),
+            "p1",
+        ),
+        (
+            "wasmcloud",
+            Artifact::wasm(
+                p2.clone(),
+                "application/vnd.module.wasm.content.layer.v1+wasm",
+            ),
+            "p2",
+        ),
         ("docker-v2", Artifact::docker_v2(p2.clone()), "p2"),
     ];
     let sandbox = Sandbox::new();
     for (name, artifact, kind) in cases {
         artifact.push(&registry, &format!("interop/{name}:latest"));
-        sandbox.ok(&["pull", &format!("{}/interop/{name}:latest", registry.host())]);
-        let entry = sandbox.list_json().into_iter().find(|e| e["name"] == name).expect("listed");
+        sandbox.ok(&[
+            "pull",
+            &format!("{}/interop/{name}:latest", registry.host()),
+        ]);
+        let entry = sandbox
+            .list_json()
+            .into_iter()
+            .find(|e| e["name"] == name)
+            .expect("listed");
         assert_eq!(entry["kind"], kind, "{name}");
-        let output = sandbox.command(sandbox.bin().join(format!("kubectl-{}", name.replace('-', "_")))).arg(name).output().unwrap();
-        assert_eq!(stdout(&output), hello_output(&[name]), "{name}: {}", stderr(&output));
+        let output = sandbox
+            .command(
+                sandbox
+                    .bin()
+                    .join(format!("kubectl-{}", name.replace('-', "_"))),
+            )
+            .arg(name)
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&output),
+            hello_output(&[name]),
+            "{name}: {}",
+            stderr(&output)
+        );
     }
     // What the registry holds for the Docker case really is a Docker v2 manifest.
     let raw = std::process::Command::new(test_support::require_tool("skopeo"))
-        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/interop/docker-v2:latest", registry.host())])
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/interop/docker-v2:latest", registry.host()),
+        ])
         .output()
         .unwrap();
-    assert!(stdout(&raw).contains("application/vnd.docker.distribution.manifest.v2+json"), "{}", stdout(&raw));
+    assert!(
+        stdout(&raw).contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "{}",
+        stdout(&raw)
+    );
 }
 
 #[test]
@@ -41,19 +81,42 @@ fn image_indexes_resolve_to_their_wasm_entry_or_are_refused() {
     let container = Artifact {
         format: test_support::ManifestFormat::Oci,
         config_media_type: "application/vnd.oci.image.config.v1+json".into(),
-        config: br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec(),
-        layers: vec![("application/vnd.oci.image.layer.v1.tar+gzip".into(), b"not really a tarball".to_vec())],
+        config:
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .to_vec(),
+        layers: vec![(
+            "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            b"not really a tarball".to_vec(),
+        )],
     };
-    push_index(&registry, "multi/tool:v1", &[(&container, "linux", "amd64"), (&plugin, "wasip2", "wasm")]);
-    push_index(&registry, "multi/image:v1", &[(&container, "linux", "amd64"), (&container, "linux", "arm64")]);
+    push_index(
+        &registry,
+        "multi/tool:v1",
+        &[(&container, "linux", "amd64"), (&plugin, "wasip2", "wasm")],
+    );
+    push_index(
+        &registry,
+        "multi/image:v1",
+        &[
+            (&container, "linux", "amd64"),
+            (&container, "linux", "arm64"),
+        ],
+    );
     let sandbox = Sandbox::new();
     sandbox.ok(&["pull", &format!("{}/multi/tool:v1", registry.host())]);
-    let output = sandbox.command(sandbox.bin().join("kubectl-tool")).output().unwrap();
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-tool"))
+        .output()
+        .unwrap();
     assert_eq!(stdout(&output), hello_output(&[]));
 
     let before = sandbox.snapshot();
     let err = sandbox.fails(&["pull", &format!("{}/multi/image:v1", registry.host())]);
-    assert!(err.contains("multi-platform image index with no WebAssembly entry") && err.contains("linux/amd64, linux/arm64"), "{err}");
+    assert!(
+        err.contains("multi-platform image index with no WebAssembly entry")
+            && err.contains("linux/amd64, linux/arm64"),
+        "{err}"
+    );
     assert_eq!(sandbox.snapshot(), before);
 }
 
@@ -80,7 +143,11 @@ fn write_docker_config(sandbox: &Sandbox, host: &str, user: &str, password: &str
     let auth = base64_encode(format!("{user}:{password}").as_bytes());
     let dir = sandbox.home().join(".docker");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.json"), format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#)).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -90,11 +157,20 @@ fn basic_auth_over_tls_with_a_private_ca() {
 
     // Without the CA, TLS fails and the message names the fix.
     let err = sandbox.fails(&["pull", &reference]);
-    assert!(err.contains("certificate of registry") && err.contains("not trusted") && err.contains("--ca-file"), "{err}");
+    assert!(
+        err.contains("certificate of registry")
+            && err.contains("not trusted")
+            && err.contains("--ca-file"),
+        "{err}"
+    );
     assert!(!err.contains("[ERROR]"), "library logs leaked: {err}");
 
     sandbox.ok(&["pull", &reference, "--ca-file", ca]);
-    let output = sandbox.command(sandbox.bin().join("kubectl-hello")).arg("tls").output().unwrap();
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-hello"))
+        .arg("tls")
+        .output()
+        .unwrap();
     assert_eq!(stdout(&output), hello_output(&["tls"]));
 
     // The CA can come from the environment too.
@@ -104,7 +180,12 @@ fn basic_auth_over_tls_with_a_private_ca() {
         .env("KREW_WASM_CA_FILE", ca)
         .output()
         .unwrap();
-    assert_eq!(stdout(&output), hello_output(&["env-ca"]), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        hello_output(&["env-ca"]),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -112,13 +193,23 @@ fn unauthorized_pulls_say_how_to_log_in() {
     let (registry, sandbox, ca_file, reference) = secured(None);
     let ca = ca_file.to_str().unwrap();
     let err = sandbox.fails(&["pull", &reference, "--ca-file", ca]);
-    assert!(err.contains("401") && err.contains(&format!("docker login {}", registry.host())), "{err}");
+    assert!(
+        err.contains("401") && err.contains(&format!("docker login {}", registry.host())),
+        "{err}"
+    );
     assert!(err.contains("no credential is stored"), "{err}");
-    assert!(sandbox.snapshot().keys().all(|k| k == "tmp"), "{:?}", sandbox.snapshot());
+    assert!(
+        sandbox.snapshot().keys().all(|k| k == "tmp"),
+        "{:?}",
+        sandbox.snapshot()
+    );
 
     write_docker_config(&sandbox, registry.host(), "alice", "wrong");
     let err = sandbox.fails(&["pull", &reference, "--ca-file", ca]);
-    assert!(err.contains("401") && err.contains("docker's config.json"), "{err}");
+    assert!(
+        err.contains("401") && err.contains("docker's config.json"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,7 +218,14 @@ fn podman_auth_json_is_read_too() {
     let dir = sandbox.home().join("run/containers");
     std::fs::create_dir_all(&dir).unwrap();
     let auth = base64_encode(b"alice:s3cret");
-    std::fs::write(dir.join("auth.json"), format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.host())).unwrap();
+    std::fs::write(
+        dir.join("auth.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
     sandbox.ok(&["pull", &reference, "--ca-file", ca_file.to_str().unwrap()]);
     assert_eq!(sandbox.list_json()[0]["status"], "ok");
 }
@@ -150,14 +248,28 @@ fn docker_credential_helpers_are_used() {
         "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}' \"$server\"\n",
     )
     .unwrap();
-    std::fs::set_permissions(&helper, <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        &helper,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
     let dir = sandbox.home().join(".docker");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.json"), format!(r#"{{"credHelpers":{{"{}":"testhelper"}}}}"#, registry.host())).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        format!(
+            r#"{{"credHelpers":{{"{}":"testhelper"}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
     let output = sandbox
         .command(crate::krew_wasm_exe())
         .args(["pull", &reference, "--ca-file", ca_file.to_str().unwrap()])
-        .env("PATH", format!("{}:{}", helpers.display(), sandbox.path_var()))
+        .env(
+            "PATH",
+            format!("{}:{}", helpers.display(), sandbox.path_var()),
+        )
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));

@@ -12,7 +12,10 @@ fn runs_local_components_and_modules() {
         let out = sandbox.ok(&["run", wasm.to_str().unwrap(), "--", "a", "b c"]);
         assert_eq!(out, hello_output(&["a", "b c"]), "{}", wasm.display());
     }
-    assert!(!sandbox.root().exists(), "running a local file must not create a store");
+    assert!(
+        !sandbox.root().exists(),
+        "running a local file must not create a store"
+    );
 }
 
 #[test]
@@ -21,7 +24,13 @@ fn exit_codes_pass_through() {
     for wasm in [fixtures().p2("exit-code"), fixtures().p1("exit-code")] {
         for code in [0, 3, 42] {
             let output = sandbox.krew(&["run", wasm.to_str().unwrap(), "--", &code.to_string()]);
-            assert_eq!(output.status.code(), Some(code), "{}: {}", wasm.display(), stderr(&output));
+            assert_eq!(
+                output.status.code(),
+                Some(code),
+                "{}: {}",
+                wasm.display(),
+                stderr(&output)
+            );
             assert_eq!(stdout(&output), format!("exit-code plugin: {code}\n"));
             assert!(stderr(&output).contains(&format!("exit-code plugin on stderr: {code}")));
         }
@@ -35,9 +44,15 @@ fn traps_print_a_short_message_and_fail() {
     let output = sandbox.krew(&["run", wasm.to_str().unwrap(), "--", "trap"]);
     assert_eq!(output.status.code(), Some(134));
     let err = stderr(&output);
-    assert!(err.contains("plugin `exit-code` crashed") && err.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("plugin `exit-code` crashed") && err.contains("unreachable"),
+        "{err}"
+    );
     assert!(err.contains("KREW_WASM_LOG=debug"), "{err}");
-    assert!(err.lines().count() <= 4, "the message should be short:\n{err}");
+    assert!(
+        err.lines().count() <= 4,
+        "the message should be short:\n{err}"
+    );
 
     let output = sandbox
         .command(krew_wasm_exe())
@@ -46,7 +61,11 @@ fn traps_print_a_short_message_and_fail() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(134));
-    assert!(stderr(&output).contains("wasm backtrace"), "debug details missing:\n{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("wasm backtrace"),
+        "debug details missing:\n{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -54,7 +73,10 @@ fn the_sandbox_grants_only_the_env_allow_list_and_no_files() {
     let sandbox = Sandbox::new();
     let secret_file = sandbox.home().join("secret.txt");
     std::fs::write(&secret_file, "top secret").unwrap();
-    for wasm in [fixtures().p2("sandbox-probe"), fixtures().p1("sandbox-probe")] {
+    for wasm in [
+        fixtures().p2("sandbox-probe"),
+        fixtures().p1("sandbox-probe"),
+    ] {
         let output = sandbox
             .command(krew_wasm_exe())
             .args(["run", wasm.to_str().unwrap(), "--"])
@@ -68,19 +90,53 @@ fn the_sandbox_grants_only_the_env_allow_list_and_no_files() {
             .unwrap();
         let out = stdout(&output);
         assert!(output.status.success(), "{}", stderr(&output));
-        let host_now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let guest_now: u64 = out.lines().find_map(|l| l.strip_prefix("clock ")).and_then(|s| s.parse().ok()).expect("clock line");
-        assert!(host_now.abs_diff(guest_now) < 60, "the guest's clock is off: {guest_now} vs {host_now}");
+        let host_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let guest_now: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("clock "))
+            .and_then(|s| s.parse().ok())
+            .expect("clock line");
+        assert!(
+            host_now.abs_diff(guest_now) < 60,
+            "the guest's clock is off: {guest_now} vs {host_now}"
+        );
         let mut env: Vec<&str> = out.lines().filter(|l| l.starts_with("env ")).collect();
         env.sort_unstable();
-        assert_eq!(env, ["env LANG=C.UTF-8", "env LC_TIME=C", "env TERM=xterm-256color"], "{out}");
-        for hidden in ["hunter2", "hunter3", "HOME=", "PATH=", "KREW_WASM_ROOT", "KUBECONFIG="] {
-            assert!(!out.contains(hidden), "{hidden} leaked into the plugin:\n{out}");
+        assert_eq!(
+            env,
+            [
+                "env LANG=C.UTF-8",
+                "env LC_TIME=C",
+                "env TERM=xterm-256color"
+            ],
+            "{out}"
+        );
+        for hidden in [
+            "hunter2",
+            "hunter3",
+            "HOME=",
+            "PATH=",
+            "KREW_WASM_ROOT",
+            "KUBECONFIG=",
+        ] {
+            assert!(
+                !out.contains(hidden),
+                "{hidden} leaked into the plugin:\n{out}"
+            );
         }
         assert!(!out.contains("top secret"));
-        let reads: Vec<&str> = out.lines().filter(|l| l.starts_with("read ") || l.starts_with("list ")).collect();
+        let reads: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("read ") || l.starts_with("list "))
+            .collect();
         assert_eq!(reads.len(), 8, "{out}");
-        assert!(reads.iter().all(|l| l.contains(": denied")), "a path was readable:\n{out}");
+        assert!(
+            reads.iter().all(|l| l.contains(": denied")),
+            "a path was readable:\n{out}"
+        );
     }
 }
 
@@ -91,7 +147,10 @@ fn runs_a_plugin_from_a_registry_without_installing_it() {
     let sandbox = Sandbox::new();
     let out = sandbox.ok(&["run", &reference, "--", "remote"]);
     assert_eq!(out, hello_output(&["remote"]));
-    assert!(!sandbox.root().exists(), "run REF must not install anything");
+    assert!(
+        !sandbox.root().exists(),
+        "run REF must not install anything"
+    );
 }
 
 #[test]
@@ -104,7 +163,12 @@ fn argv0_selects_the_mode() {
     let output = sandbox.command(&link).arg("x").output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
-    assert!(err.contains("`not-there` is not installed") && err.contains("krew-wasm pull") && err.contains("--name not-there"), "{err}");
+    assert!(
+        err.contains("`not-there` is not installed")
+            && err.contains("krew-wasm pull")
+            && err.contains("--name not-there"),
+        "{err}"
+    );
 
     // Any other name, under any path, is the CLI.
     for name in ["krew-wasm", "kw", "krew-wasm-dev"] {
@@ -120,10 +184,16 @@ fn argv0_selects_the_mode() {
 fn version_and_completions() {
     let sandbox = Sandbox::new();
     let out = sandbox.ok(&["version"]);
-    assert!(out.contains(env!("CARGO_PKG_VERSION")) && out.contains("wasmtime 48.0.8"), "{out}");
+    assert!(
+        out.contains(env!("CARGO_PKG_VERSION")) && out.contains("wasmtime 48.0.8"),
+        "{out}"
+    );
     for shell in ["bash", "zsh", "fish"] {
         let script = sandbox.ok(&["completions", shell]);
-        assert!(script.contains("krew-wasm") && script.contains("pull") && script.len() > 500, "{shell}");
+        assert!(
+            script.contains("krew-wasm") && script.contains("pull") && script.len() > 500,
+            "{shell}"
+        );
     }
     let err = sandbox.fails_with_usage(&["completions", "tcsh"]);
     assert!(err.contains("tcsh"), "{err}");
