@@ -142,7 +142,7 @@ impl Artifact {
                     .arg("--cacert")
                     .arg(registry.write_ca(&work.join("certs")));
             }
-            if let Some((user, password)) = registry.basic_auth() {
+            if let Some((user, password)) = registry.credentials() {
                 command.arg("-u").arg(format!("{user}:{password}"));
             }
             let output = command.args(args).output().expect("running curl");
@@ -289,7 +289,7 @@ fn skopeo_copy(source: &str, registry: &Registry, repo_tag: &str, all: bool, wor
     } else {
         command.arg("--dest-tls-verify=false");
     }
-    if let Some((user, password)) = registry.basic_auth() {
+    if let Some((user, password)) = registry.credentials() {
         command
             .arg("--dest-creds")
             .arg(format!("{user}:{password}"));

@@ -2,7 +2,8 @@
 //!
 //! - [`Registry`] starts Debian's `docker-registry` (CNCF distribution) on
 //!   127.0.0.1 with a temporary config: plain HTTP, or TLS from a [`TestCa`],
-//!   optionally with htpasswd basic auth.
+//!   optionally with htpasswd basic auth or bearer tokens from a
+//!   [`TokenServer`] (docker's token auth, as hosted registries use).
 //! - [`fixtures`] builds the guest fixtures in `guest/` from source, once per
 //!   test process, for wasm32-wasip2 and wasm32-wasip1.
 //! - [`Artifact`] writes an OCI image layout and [`Artifact::push`] copies it
@@ -17,6 +18,7 @@ mod artifact;
 mod proxy;
 mod registry;
 mod tls;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +28,7 @@ pub use artifact::{Artifact, ManifestFormat, pad_wasm, push_index};
 pub use proxy::StallingProxy;
 pub use registry::{Registry, RegistryConfig};
 pub use tls::TestCa;
+pub use token::TokenServer;
 
 /// The Debian package that provides each tool the tests use.
 fn package_of(tool: &str) -> &str {

@@ -13,6 +13,8 @@ pub struct RegistryConfig<'a> {
     pub tls: Option<&'a TestCa>,
     /// Require htpasswd basic auth with this user and password.
     pub basic_auth: Option<(&'a str, &'a str)>,
+    /// Require bearer tokens from this issuer (docker's token auth).
+    pub token_auth: Option<&'a crate::TokenServer>,
 }
 
 /// A running registry, stopped when dropped.
@@ -21,7 +23,7 @@ pub struct Registry {
     host: String,
     storage: PathBuf,
     ca_pem: Option<String>,
-    basic_auth: Option<(String, String)>,
+    credentials: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -60,6 +62,9 @@ impl Registry {
                 dir.path().join("htpasswd").display()
             ));
         }
+        if let Some(issuer) = config.token_auth {
+            yaml.push_str(&issuer.registry_auth_yaml(dir.path()));
+        }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, yaml).expect("writing the registry config");
         let log_path = dir.path().join("registry.log");
@@ -77,8 +82,9 @@ impl Registry {
             host: String::new(),
             storage,
             ca_pem: config.tls.map(|ca| ca.ca_pem().to_string()),
-            basic_auth: config
+            credentials: config
                 .basic_auth
+                .or(config.token_auth.map(crate::TokenServer::credentials))
                 .map(|(u, p)| (u.to_string(), p.to_string())),
             _dir: dir,
         };
@@ -108,8 +114,9 @@ impl Registry {
         path
     }
 
-    pub fn basic_auth(&self) -> Option<(&str, &str)> {
-        self.basic_auth
+    /// The user and password a client needs, if the registry wants any.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
             .as_ref()
             .map(|(u, p)| (u.as_str(), p.as_str()))
     }

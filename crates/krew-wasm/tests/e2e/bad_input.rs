@@ -119,6 +119,7 @@ fn registry_errors() {
     let auth_registry = Registry::start_with(RegistryConfig {
         tls: None,
         basic_auth: Some(("u", "p")),
+        ..Default::default()
     });
     refused(
         &sandbox,

@@ -10,9 +10,16 @@ fn pull_by_tag_then_list_info_run_and_rm() {
     let (reference, digest) = push_fixture(&registry, "hello", "plugins/hello:v1");
     let sandbox = Sandbox::new();
 
-    let out = sandbox.ok(&["pull", &reference]);
-    assert!(out.contains("installed hello from"), "{out}");
-    assert!(out.contains("kubectl hello"), "{out}");
+    let output = sandbox.krew(&["pull", &reference]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("installed hello from") && out.contains("kubectl hello"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // Piped, with bin on PATH: no progress bar, no hint, nothing on stderr.
+    assert_eq!(stderr(&output), "");
 
     let list = sandbox.list_json();
     assert_eq!(list.len(), 1);

@@ -1,7 +1,7 @@
 //! Interoperability: artifacts written by skopeo in every accepted layout,
 //! image indexes, and registries behind TLS and basic auth.
 
-use test_support::{Artifact, Registry, RegistryConfig, TestCa, fixtures, push_index};
+use test_support::{Artifact, Registry, RegistryConfig, TestCa, TokenServer, fixtures, push_index};
 
 use crate::{Sandbox, hello_output, stderr, stdout};
 
@@ -127,6 +127,7 @@ fn secured(password_in_config: Option<&str>) -> (Registry, Sandbox, std::path::P
     let registry = Registry::start_with(RegistryConfig {
         tls: Some(&ca),
         basic_auth: Some(("alice", "s3cret")),
+        ..Default::default()
     });
     let wasm = std::fs::read(fixtures().p2("hello")).unwrap();
     Artifact::wasm(wasm, "application/wasm").push(&registry, "private/hello:v1");
@@ -236,42 +237,80 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn docker_credential_helpers_are_used() {
-    let (registry, sandbox, ca_file, reference) = secured(None);
-    // A credential helper as docker runs it: `docker-credential-<name> get`,
-    // server URL on stdin, JSON on stdout.
-    let helpers = sandbox.home().join("helpers");
-    std::fs::create_dir_all(&helpers).unwrap();
-    let helper = helpers.join("docker-credential-testhelper");
-    std::fs::write(
-        &helper,
-        "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}' \"$server\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &helper,
-        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
-    )
-    .unwrap();
-    let dir = sandbox.home().join(".docker");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        format!(
-            r#"{{"credHelpers":{{"{}":"testhelper"}}}}"#,
-            registry.host()
-        ),
-    )
-    .unwrap();
-    let output = sandbox
-        .command(crate::krew_wasm_exe())
-        .args(["pull", &reference, "--ca-file", ca_file.to_str().unwrap()])
-        .env(
-            "PATH",
-            format!("{}:{}", helpers.display(), sandbox.path_var()),
+fn docker_credential_helpers_and_stores_are_used() {
+    // credHelpers names a helper per registry; credsStore one for all.
+    for config in [
+        r#"{"credHelpers":{"HOST":"testhelper"}}"#,
+        r#"{"credsStore":"testhelper"}"#,
+    ] {
+        let (registry, sandbox, ca_file, reference) = secured(None);
+        // A credential helper as docker runs it: `docker-credential-<name> get`,
+        // server URL on stdin, JSON on stdout.
+        let helpers = sandbox.home().join("helpers");
+        std::fs::create_dir_all(&helpers).unwrap();
+        let helper = helpers.join("docker-credential-testhelper");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}' \"$server\"\n",
         )
+        .unwrap();
+        std::fs::set_permissions(
+            &helper,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+        )
+        .unwrap();
+        let dir = sandbox.home().join(".docker");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            config.replace("HOST", registry.host()),
+        )
+        .unwrap();
+        let output = sandbox
+            .command(crate::krew_wasm_exe())
+            .args(["pull", &reference, "--ca-file", ca_file.to_str().unwrap()])
+            .env(
+                "PATH",
+                format!("{}:{}", helpers.display(), sandbox.path_var()),
+            )
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{config}: {}", stderr(&output));
+        assert_eq!(sandbox.list_json()[0]["status"], "ok");
+    }
+}
+
+#[test]
+fn bearer_token_auth_as_hosted_registries_use() {
+    let issuer = TokenServer::start("alice", "s3cret");
+    let registry = Registry::start_with(RegistryConfig {
+        token_auth: Some(&issuer),
+        ..Default::default()
+    });
+    let wasm = std::fs::read(fixtures().p2("hello")).unwrap();
+    Artifact::wasm(wasm, "application/wasm").push(&registry, "private/hello:v1");
+    let pushed = issuer.issued();
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/private/hello:v1", registry.host());
+
+    let err = sandbox.fails(&["pull", &reference]);
+    assert!(err.contains("docker login"), "{err}");
+    assert_eq!(
+        issuer.issued(),
+        pushed,
+        "a token was issued without credentials"
+    );
+
+    write_docker_config(&sandbox, registry.host(), "alice", "s3cret");
+    sandbox.ok(&["pull", &reference]);
+    assert!(
+        issuer.issued() > pushed,
+        "the pull did not go through the token server"
+    );
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-hello"))
+        .arg("token")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(sandbox.list_json()[0]["status"], "ok");
+    assert_eq!(stdout(&output), hello_output(&["token"]));
 }
