@@ -10,7 +10,8 @@ use clap::{CommandFactory, Parser};
 use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
 use krew_wasm_runtime::{Runtime, WasmKind};
 use krew_wasm_store::{
-    Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store,
+    Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store, StoreLock,
+    sha256_digest,
 };
 use serde::Serialize;
 
@@ -75,12 +76,16 @@ fn block_on_interruptible<T>(future: impl Future<Output = Result<T>>) -> Result<
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    tokio.block_on(async {
+    let result = tokio.block_on(async {
         tokio::select! {
             result = future => result,
             _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
         }
-    })
+    });
+    // Do not wait for a blocking task (a compile, a lock wait) that Ctrl-C
+    // abandoned: the process is about to exit.
+    tokio.shutdown_background();
+    result
 }
 
 fn plugin_name(reference: &PluginReference, explicit: Option<&str>) -> Result<PluginName> {
@@ -112,34 +117,49 @@ async fn pull(args: PullArgs) -> Result<()> {
 
     let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
     let resolved = client.resolve(&reference).await?;
+    let digest = resolved.layer.digest.clone();
     if let Some(previous) = &previous
         && !args.force
-        && previous.digest == resolved.layer.digest
+        && previous.digest == digest
         && previous.manifest_digest == resolved.manifest_digest
-        && store.blob_path(&previous.digest).is_file()
+        && store.problems(previous).is_empty()
+        && store.blob_is_intact(&digest)
     {
         println!(
             "{name} is already installed and up to date ({})",
-            short_digest(&previous.digest)
+            short_digest(&digest)
         );
         return Ok(());
     }
 
-    let have_blob = store.blob_path(&resolved.layer.digest).is_file();
-    let (staged, wasm) = if have_blob {
-        let wasm = std::fs::read(store.blob_path(&resolved.layer.digest))
-            .context("reading the stored blob")?;
-        (None, wasm)
-    } else {
-        let staged = download(&client, &store, &resolved, name.as_str()).await?;
-        let wasm = std::fs::read(staged.path()).context("reading the downloaded blob")?;
-        (Some(staged), wasm)
+    // Reuse an intact stored copy (this plugin's, or another's with the same
+    // digest); anything else is downloaded again, which also repairs a
+    // corrupt blob.
+    let stored = std::fs::read(store.blob_path(&digest))
+        .ok()
+        .filter(|bytes| sha256_digest(bytes) == digest);
+    let (staged, wasm) = match stored {
+        Some(wasm) => (None, wasm),
+        None => {
+            let staged = download(&client, &store, &resolved, name.as_str()).await?;
+            let wasm = std::fs::read(staged.path()).context("reading the downloaded blob")?;
+            (Some(staged), wasm)
+        }
     };
 
+    // Compiling and waiting for the lock block; they run off the async
+    // thread so that Ctrl-C still ends the command meanwhile.
     let compiling = spinner(&format!("precompiling {name}"));
-    let runtime = Runtime::new()?;
-    let precompiled = runtime
-        .precompile(&wasm)
+    let (wasm, compiled) = tokio::task::spawn_blocking(move || {
+        let compiled = Runtime::new().and_then(|runtime| {
+            let precompiled = runtime.precompile(&wasm)?;
+            Ok((runtime.compatibility_hash(), precompiled))
+        });
+        (wasm, compiled)
+    })
+    .await
+    .context("precompiling")?;
+    let (engine, precompiled) = compiled
         .with_context(|| format!("{reference} is not a runnable plugin; nothing was installed"))?;
     compiling.finish_and_clear();
 
@@ -148,7 +168,7 @@ async fn pull(args: PullArgs) -> Result<()> {
         name: name.to_string(),
         source: reference.to_string(),
         manifest_digest: resolved.manifest_digest.clone(),
-        digest: resolved.layer.digest.clone(),
+        digest,
         media_type: resolved.layer.media_type.clone(),
         size: resolved.layer.size,
         kind: match precompiled.kind {
@@ -158,15 +178,15 @@ async fn pull(args: PullArgs) -> Result<()> {
         installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         pinned: reference.is_pinned(),
     };
-    let engine = runtime.compatibility_hash();
     let executable = std::env::current_exe().context("finding the krew-wasm executable")?;
-    let lock = store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))?;
+    let lock = lock_store(&store).await?;
     let outcome = store.install(
         &lock,
         Install {
             name: &name,
             receipt: receipt.clone(),
-            blob: staged,
+            wasm: &wasm,
+            staged,
             artifact: Some((&engine, precompiled.bytes)),
             executable: &executable,
             force: args.force,
@@ -182,6 +202,7 @@ async fn pull(args: PullArgs) -> Result<()> {
             return Ok(());
         }
         Installed::New => "installed",
+        Installed::Repaired => "repaired",
         Installed::Replaced(_) => "replaced",
     };
     println!(
@@ -192,6 +213,17 @@ async fn pull(args: PullArgs) -> Result<()> {
     );
     print_path_hint(&store);
     Ok(())
+}
+
+/// Takes the store lock on a blocking thread, so Ctrl-C can end the wait.
+async fn lock_store(store: &Store) -> Result<StoreLock> {
+    let store = store.clone();
+    let lock = tokio::task::spawn_blocking(move || {
+        store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))
+    })
+    .await
+    .context("waiting for the store lock")??;
+    Ok(lock)
 }
 
 /// Streams the wasm layer into a staged file of the store.
@@ -319,14 +351,17 @@ fn rm(args: RmArgs) -> Result<()> {
     let store = Store::new(store_root()?);
     // Check every name first, so `rm a typo` removes nothing.
     for name in &args.names {
-        if !store.receipt_path(name).exists() {
+        if !store.contains(name) {
             bail!(krew_wasm_store::StoreError::NotInstalled(name.clone()));
         }
     }
+    let executable = std::env::current_exe().context("finding the krew-wasm executable")?;
     let lock = store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))?;
     for name in &args.names {
-        store.remove(&lock, name)?;
-        println!("removed {name}");
+        match store.remove(&lock, name, &executable)? {
+            Some(_) => println!("removed {name}"),
+            None => println!("removed {name} (its receipt was unreadable)"),
+        }
     }
     drop(lock);
     print_path_hint(&store);

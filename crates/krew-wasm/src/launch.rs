@@ -10,15 +10,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use krew_wasm_runtime::{Exit, Invocation, Plugin, Runtime, WasmKind, allowed_env};
-use krew_wasm_store::{NameError, PluginKind, PluginName, Receipt, Store, StoreError};
-use sha2::{Digest as _, Sha256};
+use krew_wasm_store::{
+    NameError, PluginKind, PluginName, Receipt, Store, StoreError, sha256_digest,
+};
 
 /// Exit code for a plugin that trapped: what a shell shows for a native
 /// program that aborted (128 + SIGABRT).
 const TRAP_EXIT_CODE: u8 = 134;
 
 /// Wrapper mode: kubectl ran `kubectl-<name>`; run the installed plugin with
-/// argv exactly as received.
+/// argv as received, except that argv[0] is reduced to its file name: the full
+/// path would tell the plugin the user's home directory.
 pub fn wrapper_main(
     program: &str,
     name: Result<PluginName, NameError>,
@@ -26,18 +28,32 @@ pub fn wrapper_main(
 ) -> ExitCode {
     let result = (|| -> Result<ExitCode> {
         let name = name.with_context(|| format!("`{program}` does not name a krew-wasm plugin"))?;
-        let argv = utf8_args(argv)?;
+        let mut argv = utf8_args(argv)?;
+        if let Some(arg0) = argv.first_mut() {
+            *arg0 = program.to_string();
+        }
         let store = Store::new(crate::settings::store_root()?);
-        let receipt = match store.receipt(name.as_str()) {
-            Ok(receipt) => receipt,
+        let runtime = Runtime::new()?;
+        let read_receipt = || match store.receipt(name.as_str()) {
+            Ok(receipt) => Ok(receipt),
             Err(StoreError::NotInstalled(_)) => bail!(
                 "kubectl plugin `{name}` is not installed in {}; install it with\n  krew-wasm pull <registry>/<repository>:<tag> --name {name}",
                 store.root().display()
             ),
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         };
-        let runtime = Runtime::new()?;
-        let plugin = load_installed(&runtime, &store, &receipt)?;
+        let receipt = read_receipt()?;
+        let plugin = match load_installed(&runtime, &store, &receipt) {
+            Ok(plugin) => plugin,
+            // A `pull --force` may have replaced the plugin since the receipt
+            // was read: read it once more before giving up.
+            Err(first) => match read_receipt() {
+                Ok(current) if current.digest != receipt.digest => {
+                    load_installed(&runtime, &store, &current)?
+                }
+                _ => return Err(first),
+            },
+        };
         run_to_exit_code(&runtime, &plugin, name.as_str(), argv)
     })();
     result.unwrap_or_else(|err| {
@@ -68,7 +84,7 @@ pub fn load_installed(runtime: &Runtime, store: &Store, receipt: &Receipt) -> Re
             receipt.source
         )
     })?;
-    let actual = format!("sha256:{}", hex::encode(Sha256::digest(&wasm)));
+    let actual = sha256_digest(&wasm);
     if actual != receipt.digest {
         bail!(
             "the blob of plugin `{}` is corrupt (digest {actual}, expected {}); reinstall it with `krew-wasm pull --force {}`",

@@ -22,7 +22,7 @@ pub fn human_size(bytes: u64) -> String {
 /// `sha256:1a2b3c4d5e6f` (12 hex digits, as docker shows image ids).
 pub fn short_digest(digest: &str) -> String {
     match digest.strip_prefix("sha256:") {
-        Some(hex) => format!("sha256:{}", &hex[..hex.len().min(12)]),
+        Some(hex) => format!("sha256:{}", hex.get(..12).unwrap_or(hex)),
         None => digest.to_string(),
     }
 }

@@ -67,6 +67,15 @@ pub enum OciError {
         source: ManifestError,
     },
     #[error(
+        "the registry has the manifest of {reference} but not its wasm layer {digest} ({message}); \
+         the artifact was pushed incompletely"
+    )]
+    MissingLayer {
+        reference: String,
+        digest: String,
+        message: String,
+    },
+    #[error(
         "digest mismatch for {reference}: the manifest says {expected} but the registry served \
          content with digest {actual}; the registry or something between you and it altered \
          the plugin, so nothing was installed"
@@ -219,7 +228,15 @@ impl RegistryClient {
             .client
             .pull_blob_stream(plugin.reference.as_oci(), &descriptor)
             .await
-            .map_err(|e| self.translate(e, &reference))?;
+            .map_err(|e| match self.translate(e, &reference) {
+                // The manifest was there, so a 404 here is the layer's.
+                OciError::NotFound { message, .. } => OciError::MissingLayer {
+                    reference: reference.clone(),
+                    digest: plugin.layer.digest.clone(),
+                    message,
+                },
+                other => other,
+            })?;
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;
         let mut head: Vec<u8> = Vec::with_capacity(4);
@@ -229,6 +246,7 @@ impl RegistryClient {
                 Err(err) => {
                     let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
                     return Err(stream_failure(
+                        &self.registry,
                         &reference,
                         received,
                         expected,
@@ -465,6 +483,7 @@ fn build_client(
 
 /// Turns an error of the byte stream into the most telling [`OciError`].
 fn stream_failure(
+    registry: &str,
     reference: &str,
     received: u64,
     expected: u64,
@@ -494,7 +513,7 @@ fn stream_failure(
         }
     } else {
         OciError::Registry {
-            registry: reference.to_string(),
+            registry: registry.to_string(),
             message: root_cause(&err),
         }
     }

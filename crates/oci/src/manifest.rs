@@ -59,7 +59,7 @@ pub enum ManifestError {
     NoWasmPlatform { found: String },
     #[error("the wasm layer declares {size} bytes, more than the {max} bytes allowed for a plugin")]
     TooLarge { size: u64, max: u64 },
-    #[error("the wasm layer descriptor has an invalid digest `{0}` (expected sha256:<64 hex>)")]
+    #[error("unsupported digest `{0}` in the manifest (only sha256:<64 hex digits> is accepted)")]
     BadLayerDigest(String),
 }
 
@@ -186,25 +186,30 @@ pub fn select_wasm_platform(manifests: &[Descriptor]) -> Result<Descriptor, Mani
             _ => None,
         }
     };
-    manifests
+    let chosen = manifests
         .iter()
         .filter_map(|d| rank(d).map(|r| (r, d)))
         .min_by_key(|(r, _)| *r)
-        .map(|(_, d)| d.clone())
-        .ok_or_else(|| ManifestError::NoWasmPlatform {
-            found: if manifests.is_empty() {
-                "none".to_string()
-            } else {
-                manifests
-                    .iter()
-                    .map(|d| match &d.platform {
-                        Some(p) => format!("{}/{}", p.os, p.architecture),
-                        None => "unspecified".to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-        })
+        .map(|(_, d)| d.clone());
+    if let Some(entry) = &chosen
+        && !is_sha256_digest(&entry.digest)
+    {
+        return Err(ManifestError::BadLayerDigest(entry.digest.clone()));
+    }
+    chosen.ok_or_else(|| ManifestError::NoWasmPlatform {
+        found: if manifests.is_empty() {
+            "none".to_string()
+        } else {
+            manifests
+                .iter()
+                .map(|d| match &d.platform {
+                    Some(p) => format!("{}/{}", p.os, p.architecture),
+                    None => "unspecified".to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    })
 }
 
 /// True for `sha256:` followed by 64 lowercase hex digits.

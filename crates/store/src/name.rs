@@ -69,6 +69,18 @@ pub enum NameError {
     ShadowsBuiltin(String),
 }
 
+/// True for `[a-z0-9]([a-z0-9-]*[a-z0-9])?` of at most 63 characters: the
+/// shape of every name in the store, so such a name is safe in a path.
+pub(crate) fn is_well_formed(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let valid_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(valid_char)
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+}
+
 /// A validated plugin name such as `decoder` or `foo-bar`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PluginName(String);
@@ -77,14 +89,7 @@ impl PluginName {
     /// Validates `name` against `[a-z0-9]([a-z0-9-]*[a-z0-9])?` and the list of
     /// kubectl built-in commands.
     pub fn new(name: &str) -> Result<Self, NameError> {
-        let bytes = name.as_bytes();
-        let valid_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
-        let valid = !bytes.is_empty()
-            && bytes.len() <= 63
-            && bytes.iter().all(valid_char)
-            && bytes.first() != Some(&b'-')
-            && bytes.last() != Some(&b'-');
-        if !valid {
+        if !is_well_formed(name) {
             return Err(NameError::Invalid(name.to_string()));
         }
         if KUBECTL_BUILTINS.contains(&name) {

@@ -68,9 +68,11 @@ pub struct StoreLock {
 pub struct Install<'a> {
     pub name: &'a PluginName,
     pub receipt: Receipt,
-    /// The downloaded blob, already verified, staged under `tmp/`.
-    /// `None` when the store already holds this digest.
-    pub blob: Option<NamedTempFile>,
+    /// The plugin's bytes, already verified against `receipt.digest`.
+    pub wasm: &'a [u8],
+    /// Where those bytes were downloaded under `tmp/`, if they were: moved
+    /// into place rather than written again.
+    pub staged: Option<NamedTempFile>,
     /// Precompiled artifact: engine compatibility hash and bytes.
     pub artifact: Option<(&'a str, Vec<u8>)>,
     /// The krew-wasm executable the `kubectl-<name>` link points to.
@@ -86,6 +88,9 @@ pub enum Installed {
     New,
     /// Replaced a plugin of the same name (which had this receipt).
     Replaced(Box<Receipt>),
+    /// The same source and digest were installed but damaged (blob, link or
+    /// artifact missing or corrupt): repaired.
+    Repaired,
     /// The same source and digest were already installed: nothing changed.
     Unchanged,
 }
@@ -183,6 +188,11 @@ impl Store {
 
     /// Reads the receipt of `name`.
     pub fn receipt(&self, name: &str) -> Result<Receipt, StoreError> {
+        // Receipts only exist under well-formed names; anything else (`../x`)
+        // must never become a path.
+        if !crate::name::is_well_formed(name) {
+            return Err(StoreError::NotInstalled(name.to_string()));
+        }
         let path = self.receipt_path(name);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -230,23 +240,10 @@ impl Store {
         let mut entries = Vec::new();
         for name in self.names()? {
             let receipt = self.receipt(&name).map_err(|e| e.to_string());
-            let mut problems = Vec::new();
-            if let Ok(receipt) = &receipt
-                && !self.blob_path(&receipt.digest).is_file()
-            {
-                problems.push("blob missing".to_string());
-            }
-            match PluginName::new(&name) {
-                Ok(plugin) => {
-                    let link = self.link_path(&plugin);
-                    match (fs::symlink_metadata(&link), fs::metadata(&link)) {
-                        (Err(_), _) => problems.push("link missing".to_string()),
-                        (Ok(_), Err(_)) => problems.push("link dangling".to_string()),
-                        (Ok(_), Ok(_)) => {}
-                    }
-                }
-                Err(e) => problems.push(e.to_string()),
-            }
+            let problems = match &receipt {
+                Ok(receipt) => self.problems(receipt),
+                Err(_) => Vec::new(),
+            };
             entries.push(Entry {
                 name,
                 receipt,
@@ -256,10 +253,39 @@ impl Store {
         Ok(entries)
     }
 
-    /// Installs a verified plugin: moves the staged blob into place, writes the
-    /// precompiled artifact, the link and, last, the receipt. The receipt is
-    /// the commit point: until it is renamed into place the plugin does not
-    /// exist, and [`Store::collect_garbage`] removes what a killed install left.
+    /// What is wrong on disk with an installed plugin: its blob missing or of
+    /// the wrong size, its link missing or dangling. Cheap: no hashing.
+    pub fn problems(&self, receipt: &Receipt) -> Vec<String> {
+        let mut problems = Vec::new();
+        match fs::metadata(self.blob_path(&receipt.digest)) {
+            Ok(meta) if meta.len() == receipt.size => {}
+            Ok(_) => problems.push("blob corrupt".to_string()),
+            Err(_) => problems.push("blob missing".to_string()),
+        }
+        match PluginName::new(&receipt.name) {
+            Ok(plugin) => {
+                let link = self.link_path(&plugin);
+                match (fs::symlink_metadata(&link), fs::metadata(&link)) {
+                    (Err(_), _) => problems.push("link missing".to_string()),
+                    (Ok(_), Err(_)) => problems.push("link dangling".to_string()),
+                    (Ok(_), Ok(_)) => {}
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+        problems
+    }
+
+    /// True when the blob of `digest` exists and hashes to `digest`.
+    pub fn blob_is_intact(&self, digest: &str) -> bool {
+        fs::read(self.blob_path(digest)).is_ok_and(|bytes| sha256_digest(&bytes) == digest)
+    }
+
+    /// Installs a verified plugin: puts the blob in place (unless an intact
+    /// copy is there), writes the precompiled artifact, the link and, last,
+    /// the receipt. The receipt is the commit point: until it is renamed into
+    /// place the plugin does not exist, and the garbage collection of later
+    /// changes removes what a killed install left.
     pub fn install(
         &self,
         _lock: &StoreLock,
@@ -273,38 +299,32 @@ impl Store {
             Err(e) if !install.force => return Err(e),
             Err(_) => None,
         };
-        if let Some(previous) = &previous {
-            let unchanged = previous.source == install.receipt.source
-                && previous.digest == install.receipt.digest
-                && previous.manifest_digest == install.receipt.manifest_digest;
-            if unchanged && !install.force && self.blob_path(&previous.digest).is_file() {
-                return Ok(Installed::Unchanged);
-            }
-            if !install.force {
-                return Err(StoreError::AlreadyInstalled {
-                    name: name.to_string(),
-                    installed_from: previous.source.clone(),
-                });
-            }
+        let same = previous.as_ref().is_some_and(|p| {
+            p.source == install.receipt.source
+                && p.digest == install.receipt.digest
+                && p.manifest_digest == install.receipt.manifest_digest
+        });
+        if let Some(previous) = &previous
+            && !same
+            && !install.force
+        {
+            return Err(StoreError::AlreadyInstalled {
+                name: name.to_string(),
+                installed_from: previous.source.clone(),
+            });
+        }
+        let intact = self.blob_is_intact(&install.receipt.digest);
+        if same && !install.force && intact && self.problems(&install.receipt).is_empty() {
+            return Ok(Installed::Unchanged);
         }
 
-        let blob_path = self.blob_path(&install.receipt.digest);
-        if let Some(staged) = install.blob
-            && !blob_path.is_file()
-        {
-            let dir = parent(&blob_path);
-            fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-            staged
-                .as_file()
-                .sync_all()
-                .map_err(io_err("syncing", staged.path()))?;
-            set_read_only(staged.path())?;
-            staged.persist(&blob_path).map_err(|e| StoreError::Io {
-                action: "moving the downloaded blob to",
-                path: blob_path.clone(),
-                source: e.error,
-            })?;
+        if !intact {
+            self.put_blob(&install.receipt.digest, install.wasm, install.staged)?;
         }
+        let engine = install
+            .artifact
+            .as_ref()
+            .map(|(engine, _)| engine.to_string());
         if let Some((engine, bytes)) = install.artifact {
             self.write_artifact(engine, &install.receipt.digest, &bytes)?;
         }
@@ -316,16 +336,61 @@ impl Store {
             source: io::Error::other(e),
         })?;
         write_atomically(&receipt_path, &json)?;
-        self.collect_garbage()?;
+        // Committed: from here on, trouble is a warning, not a failure.
+        self.collect_garbage(engine.as_deref(), install.executable);
         Ok(match previous {
+            Some(_) if same => Installed::Repaired,
             Some(previous) => Installed::Replaced(Box::new(previous)),
             None => Installed::New,
         })
     }
 
+    /// Puts verified bytes at `blobs/sha256/<hex>`, replacing a corrupt copy:
+    /// by renaming the staged download, or by writing `wasm`.
+    fn put_blob(
+        &self,
+        digest: &str,
+        wasm: &[u8],
+        staged: Option<NamedTempFile>,
+    ) -> Result<(), StoreError> {
+        let blob_path = self.blob_path(digest);
+        let dir = parent(&blob_path);
+        fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        match staged {
+            Some(staged) => {
+                staged
+                    .as_file()
+                    .sync_all()
+                    .map_err(io_err("syncing", staged.path()))?;
+                set_read_only(staged.path())?;
+                staged.persist(&blob_path).map_err(|e| StoreError::Io {
+                    action: "moving the downloaded blob to",
+                    path: blob_path.clone(),
+                    source: e.error,
+                })?;
+            }
+            None => {
+                write_atomically(&blob_path, wasm)?;
+                set_read_only(&blob_path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when a receipt exists for `name`, readable or not.
+    pub fn contains(&self, name: &str) -> bool {
+        crate::name::is_well_formed(name) && self.receipt_path(name).is_file()
+    }
+
     /// Removes a plugin: receipt first (the commit point), then its link, then
-    /// the blob and precompiled artifacts no other plugin uses.
-    pub fn remove(&self, _lock: &StoreLock, name: &str) -> Result<Receipt, StoreError> {
+    /// the blob and precompiled artifacts no other plugin uses. Returns the
+    /// receipt, or `None` when it was unreadable (removed all the same).
+    pub fn remove(
+        &self,
+        _lock: &StoreLock,
+        name: &str,
+        executable: &Path,
+    ) -> Result<Option<Receipt>, StoreError> {
         let receipt = match self.receipt(name) {
             Ok(receipt) => Some(receipt),
             Err(StoreError::CorruptReceipt { .. }) => None,
@@ -336,11 +401,8 @@ impl Store {
         if let Ok(plugin) = PluginName::new(name) {
             remove_if_present(&self.link_path(&plugin))?;
         }
-        self.collect_garbage()?;
-        receipt.ok_or_else(|| StoreError::CorruptReceipt {
-            path: receipt_path,
-            reason: "removed anyway".to_string(),
-        })
+        self.collect_garbage(None, executable);
+        Ok(receipt)
     }
 
     /// Writes a precompiled artifact atomically. Needs no lock: runs call it
@@ -356,56 +418,91 @@ impl Store {
         Ok(path)
     }
 
-    /// Removes what no receipt refers to: blobs, precompiled artifacts, links
-    /// named `kubectl-*` without a receipt, and staged files of commands that
-    /// were killed long ago. Runs under the lock, after every change.
-    fn collect_garbage(&self) -> Result<(), StoreError> {
+    /// Removes what no receipt refers to: blobs, precompiled artifacts (and
+    /// whole cache directories of other engines when `current_engine` is
+    /// known), orphan `kubectl-*` links to `executable`, and temporary files
+    /// of commands killed more than an hour ago. Runs under the lock after
+    /// every change; failures are logged as warnings, since the change itself
+    /// is already committed.
+    fn collect_garbage(&self, current_engine: Option<&str>, executable: &Path) {
         let mut digests = BTreeSet::new();
         let mut executables = BTreeSet::new();
-        for name in self.names()? {
-            if let Ok(receipt) = self.receipt(&name) {
-                digests.insert(receipt.digest_hex().to_string());
-            } else {
-                // Keep the files of a plugin whose receipt we cannot read:
-                // the user decides with `rm` or `pull --force`.
-                return Ok(());
+        let mut all_readable = true;
+        for name in self.names().unwrap_or_default() {
+            match self.receipt(&name) {
+                Ok(receipt) => {
+                    digests.insert(receipt.digest_hex().to_string());
+                }
+                Err(e) => {
+                    // Its blob is unknown: keep every blob and artifact.
+                    log::warn!("not collecting unused blobs: {e}");
+                    all_readable = false;
+                }
             }
             if let Ok(plugin) = PluginName::new(&name) {
                 executables.insert(plugin.executable_name());
             }
         }
-        for path in list_dir(&self.root.join("blobs").join("sha256"))? {
-            if !file_name_in(&path, &digests, "") {
-                remove_if_present(&path)?;
+        let remove = |path: &Path| {
+            if let Err(e) = remove_if_present(path) {
+                log::warn!("{e}");
             }
-        }
-        for engine_dir in list_dir(&self.root.join("cache"))? {
-            for path in list_dir(&engine_dir)? {
-                if !file_name_in(&path, &digests, ".cwasm") {
-                    remove_if_present(&path)?;
+        };
+        let entries = |dir: &Path| list_dir(dir).unwrap_or_default();
+        if all_readable {
+            for path in entries(&self.root.join("blobs").join("sha256")) {
+                if is_stale_temp(&path)
+                    || (path.is_file() && !is_temp(&path) && !file_name_in(&path, &digests, ""))
+                {
+                    remove(&path);
+                }
+            }
+            for engine_dir in entries(&self.root.join("cache"))
+                .into_iter()
+                .filter(|p| p.is_dir())
+            {
+                let other_engine =
+                    current_engine.is_some_and(|current| !engine_dir.ends_with(current));
+                if other_engine {
+                    if let Err(e) = fs::remove_dir_all(&engine_dir) {
+                        log::warn!("removing {}: {e}", engine_dir.display());
+                    }
+                    continue;
+                }
+                for path in entries(&engine_dir) {
+                    if is_stale_temp(&path)
+                        || (path.is_file()
+                            && !is_temp(&path)
+                            && !file_name_in(&path, &digests, ".cwasm"))
+                    {
+                        remove(&path);
+                    }
                 }
             }
         }
-        for path in list_dir(&self.bin_dir())? {
-            let is_plugin_link = path
+        let executable_name = executable.file_name();
+        for path in entries(&self.bin_dir()) {
+            let orphan_link = path
                 .file_name()
                 .and_then(|f| f.to_str())
                 .is_some_and(|f| f.starts_with(crate::name::KUBECTL_PREFIX))
-                && fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
-            if is_plugin_link && !file_name_in(&path, &executables, "") {
-                remove_if_present(&path)?;
+                && !file_name_in(&path, &executables, "")
+                // Only links to krew-wasm: the directory may hold the user's own plugins.
+                && fs::read_link(&path).is_ok_and(|target| target.file_name() == executable_name);
+            if orphan_link || is_stale_temp(&path) {
+                remove(&path);
             }
         }
-        let now = SystemTime::now();
-        for path in list_dir(&self.tmp_dir())? {
-            let stale = fs::symlink_metadata(&path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_STAGING_AGE);
-            if stale {
-                remove_if_present(&path)?;
+        for path in entries(&self.root.join("receipts")) {
+            if is_stale_temp(&path) {
+                remove(&path);
             }
         }
-        Ok(())
+        for path in entries(&self.tmp_dir()) {
+            if path.is_file() && is_older_than(&path, STALE_STAGING_AGE) {
+                remove(&path);
+            }
+        }
     }
 
     /// Points `bin/kubectl-<name>` at the krew-wasm executable with a relative
@@ -474,6 +571,32 @@ fn parent(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
 
+/// Temporary files this module creates: `.tmp-*` (atomic writes) and
+/// `.kubectl-*.tmp` (link swaps).
+fn is_temp(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|f| f.to_str())
+        .is_some_and(|f| f.starts_with('.') && (f.starts_with(".tmp-") || f.ends_with(".tmp")))
+}
+
+/// A temporary file left by a command killed long ago. Younger ones may
+/// belong to a command running now (a plugin run rewriting its artifact).
+fn is_stale_temp(path: &Path) -> bool {
+    is_temp(path) && is_older_than(path, STALE_STAGING_AGE)
+}
+
+fn is_older_than(path: &Path, age: Duration) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() > age)
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
 fn file_name_in(path: &Path, set: &BTreeSet<String>, suffix: &str) -> bool {
     path.file_name()
         .and_then(|f| f.to_str())
@@ -483,6 +606,7 @@ fn file_name_in(path: &Path, set: &BTreeSet<String>, suffix: &str) -> bool {
 
 fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     match fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => Ok(Vec::new()),
         Ok(read) => read
             .map(|e| e.map(|e| e.path()).map_err(io_err("reading", dir)))
             .collect(),
@@ -492,6 +616,9 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -529,45 +656,55 @@ mod tests {
     use super::*;
     use crate::receipt::{PluginKind, RECEIPT_VERSION};
 
-    fn receipt(name: &str, digest_char: char) -> Receipt {
+    const WASM_A: &[u8] = b"\0asm-a";
+    const WASM_B: &[u8] = b"\0asm-bb";
+
+    fn receipt(name: &str, wasm: &[u8]) -> Receipt {
         Receipt {
             version: RECEIPT_VERSION,
             name: name.to_string(),
             source: format!("127.0.0.1:5000/{name}:v1"),
             manifest_digest: format!("sha256:{}", "0".repeat(64)),
-            digest: format!("sha256:{}", digest_char.to_string().repeat(64)),
+            digest: sha256_digest(wasm),
             media_type: "application/wasm".to_string(),
-            size: 4,
+            size: wasm.len() as u64,
             kind: PluginKind::P2Component,
             installed_at: "2026-01-01T00:00:00Z".to_string(),
             pinned: false,
         }
     }
 
-    fn staged(store: &Store) -> NamedTempFile {
-        let mut file = store.staging_file().unwrap();
-        file.write_all(b"\0asm").unwrap();
-        file
+    fn exe(store: &Store) -> PathBuf {
+        let exe = store.root().join("krew-wasm");
+        if !exe.exists() {
+            fs::create_dir_all(store.root()).unwrap();
+            fs::write(&exe, b"#!").unwrap();
+        }
+        exe
     }
 
     fn install(
         store: &Store,
         name: &str,
-        digest_char: char,
+        wasm: &[u8],
+        staged: bool,
         force: bool,
     ) -> Result<Installed, StoreError> {
+        let exe = exe(store);
         let lock = store.lock(|| {}).unwrap();
-        let exe = store.root().join("krew-wasm");
-        if !exe.exists() {
-            fs::write(&exe, b"#!").unwrap();
-        }
         let plugin = PluginName::new(name).unwrap();
+        let staged = staged.then(|| {
+            let mut file = store.staging_file().unwrap();
+            file.write_all(wasm).unwrap();
+            file
+        });
         store.install(
             &lock,
             Install {
                 name: &plugin,
-                receipt: receipt(name, digest_char),
-                blob: Some(staged(store)),
+                receipt: receipt(name, wasm),
+                wasm,
+                staged,
                 artifact: Some(("engine1", b"compiled".to_vec())),
                 executable: &exe,
                 force,
@@ -575,37 +712,34 @@ mod tests {
         )
     }
 
+    fn remove(store: &Store, name: &str) -> Result<Option<Receipt>, StoreError> {
+        let lock = store.lock(|| {}).unwrap();
+        store.remove(&lock, name, &exe(store))
+    }
+
     #[test]
     fn install_list_remove_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("root"));
         assert_eq!(
-            install(&store, "foo-bar", 'a', false).unwrap(),
+            install(&store, "foo-bar", WASM_A, true, false).unwrap(),
             Installed::New
         );
         let link = store.bin_dir().join("kubectl-foo_bar");
         assert_eq!(fs::read_link(&link).unwrap(), PathBuf::from("../krew-wasm"));
-        assert!(store.blob_path(&receipt("x", 'a').digest).is_file());
-        assert!(
-            store
-                .artifact_path("engine1", &receipt("x", 'a').digest)
-                .is_file()
-        );
+        let digest = sha256_digest(WASM_A);
+        assert!(store.blob_is_intact(&digest));
+        assert!(store.artifact_path("engine1", &digest).is_file());
         let entries = store.entries().unwrap();
         assert_eq!(entries.len(), 1);
         assert!(entries[0].problems.is_empty(), "{:?}", entries[0].problems);
 
-        let lock = store.lock(|| {}).unwrap();
-        store.remove(&lock, "foo-bar").unwrap();
-        assert!(!link.exists());
-        assert!(!store.blob_path(&receipt("x", 'a').digest).exists());
-        assert!(
-            !store
-                .artifact_path("engine1", &receipt("x", 'a').digest)
-                .exists()
-        );
+        assert!(remove(&store, "foo-bar").unwrap().is_some());
+        assert!(fs::symlink_metadata(&link).is_err());
+        assert!(!store.blob_path(&digest).exists());
+        assert!(!store.artifact_path("engine1", &digest).exists());
         assert!(matches!(
-            store.remove(&lock, "foo-bar"),
+            remove(&store, "foo-bar"),
             Err(StoreError::NotInstalled(_))
         ));
     }
@@ -614,41 +748,111 @@ mod tests {
     fn refuses_to_overwrite_without_force_and_keeps_shared_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        install(&store, "one", 'a', false).unwrap();
-        install(&store, "two", 'a', false).unwrap();
+        install(&store, "one", WASM_A, true, false).unwrap();
+        install(&store, "two", WASM_A, false, false).unwrap();
         assert!(matches!(
-            install(&store, "one", 'b', false),
+            install(&store, "one", WASM_B, true, false),
             Err(StoreError::AlreadyInstalled { .. })
         ));
         assert_eq!(
-            install(&store, "one", 'a', false).unwrap(),
+            install(&store, "one", WASM_A, false, false).unwrap(),
             Installed::Unchanged
         );
         assert!(matches!(
-            install(&store, "one", 'b', true).unwrap(),
+            install(&store, "one", WASM_B, true, true).unwrap(),
             Installed::Replaced(_)
         ));
-        // `two` still uses blob a; `one` now uses b.
-        assert!(store.blob_path(&receipt("x", 'a').digest).is_file());
-        assert!(store.blob_path(&receipt("x", 'b').digest).is_file());
-        let lock = store.lock(|| {}).unwrap();
-        store.remove(&lock, "two").unwrap();
-        assert!(!store.blob_path(&receipt("x", 'a').digest).exists());
-        assert!(store.blob_path(&receipt("x", 'b').digest).is_file());
+        assert!(
+            store.blob_is_intact(&sha256_digest(WASM_A)),
+            "`two` still uses it"
+        );
+        assert!(store.blob_is_intact(&sha256_digest(WASM_B)));
+        remove(&store, "two").unwrap();
+        assert!(!store.blob_path(&sha256_digest(WASM_A)).exists());
+        assert!(store.blob_is_intact(&sha256_digest(WASM_B)));
+    }
+
+    #[test]
+    fn a_damaged_install_is_repaired_from_verified_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        install(&store, "hello", WASM_A, true, false).unwrap();
+        let blob = store.blob_path(&sha256_digest(WASM_A));
+        // Corrupt the blob (it is read-only: replace it) and drop the link.
+        fs::remove_file(&blob).unwrap();
+        fs::write(&blob, b"\0asm-x").unwrap();
+        fs::remove_file(store.bin_dir().join("kubectl-hello")).unwrap();
+        assert_eq!(store.entries().unwrap()[0].problems, ["link missing"]);
+        assert!(!store.blob_is_intact(&sha256_digest(WASM_A)));
+        // Same source and digest, no staged download: repaired, not refused.
+        assert_eq!(
+            install(&store, "hello", WASM_A, false, false).unwrap(),
+            Installed::Repaired
+        );
+        assert!(store.blob_is_intact(&sha256_digest(WASM_A)));
+        assert!(store.entries().unwrap()[0].problems.is_empty());
     }
 
     #[test]
     fn reports_broken_entries() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        install(&store, "hello", 'a', false).unwrap();
-        fs::remove_file(store.blob_path(&receipt("x", 'a').digest)).unwrap();
+        install(&store, "hello", WASM_A, true, false).unwrap();
+        fs::remove_file(store.blob_path(&sha256_digest(WASM_A))).unwrap();
         fs::remove_file(store.root().join("krew-wasm")).unwrap();
         let entries = store.entries().unwrap();
-        assert_eq!(
-            entries[0].problems,
-            vec!["blob missing".to_string(), "link dangling".to_string()]
+        assert_eq!(entries[0].problems, ["blob missing", "link dangling"]);
+    }
+
+    #[test]
+    fn garbage_collection_keeps_what_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        install(&store, "hello", WASM_A, true, false).unwrap();
+        // Left by a killed install: an orphan blob and a link to krew-wasm.
+        let orphan_blob = store.blob_path(&sha256_digest(WASM_B));
+        fs::write(&orphan_blob, WASM_B).unwrap();
+        symlink(
+            Path::new("../krew-wasm"),
+            &store.bin_dir().join("kubectl-orphan"),
+        )
+        .unwrap();
+        // The user's own plugin in the same directory, and another engine's cache.
+        symlink(
+            Path::new("/usr/bin/true"),
+            &store.bin_dir().join("kubectl-mine"),
+        )
+        .unwrap();
+        fs::create_dir_all(store.root().join("cache/old-engine")).unwrap();
+        install(&store, "other", WASM_A, false, false).unwrap();
+        assert!(!orphan_blob.exists());
+        assert!(fs::symlink_metadata(store.bin_dir().join("kubectl-orphan")).is_err());
+        assert!(
+            fs::symlink_metadata(store.bin_dir().join("kubectl-mine")).is_ok(),
+            "removed the user's own plugin"
         );
+        assert!(!store.root().join("cache/old-engine").exists());
+    }
+
+    #[test]
+    fn names_never_become_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("root"));
+        let outside = dir.path().join("victim.json");
+        fs::write(&outside, b"{}").unwrap();
+        install(&store, "hello", WASM_A, true, false).unwrap();
+        for name in ["../victim", "../../victim", "a/b", ""] {
+            assert!(!store.contains(name));
+            assert!(matches!(
+                store.receipt(name),
+                Err(StoreError::NotInstalled(_))
+            ));
+            assert!(matches!(
+                remove(&store, name),
+                Err(StoreError::NotInstalled(_))
+            ));
+        }
+        assert!(outside.exists());
     }
 
     #[test]

@@ -265,4 +265,11 @@ fn removing_unknown_plugins() {
     // Nothing is removed when one of several names is unknown.
     refused(&sandbox, &["rm", "hello", "nope"], &["`nope`"]);
     refused(&sandbox, &["info", "nope"], &["no plugin named `nope`"]);
+    // Names never become paths: a receipt-shaped file outside the store stays.
+    let victim = sandbox.home().join("victim.json");
+    std::fs::write(&victim, br#"{"name":"victim"}"#).unwrap();
+    let traversal = "../../home/victim"; // receipts/../../home/victim.json
+    refused(&sandbox, &["rm", traversal], &["no plugin named"]);
+    refused(&sandbox, &["info", traversal], &["no plugin named"]);
+    assert!(victim.exists());
 }

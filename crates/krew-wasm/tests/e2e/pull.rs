@@ -267,7 +267,37 @@ fn missing_or_stale_precompiled_artifacts_are_rebuilt() {
     assert_ne!(sha256_digest(&tampered), digest);
     let output = run();
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("corrupt"), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("corrupt") && err.contains("krew-wasm pull --force"),
+        "{err}"
+    );
+    // The repair the message gives works: the blob is downloaded again.
+    assert_eq!(sandbox.list_json()[0]["problems"][0], "blob corrupt");
+    let out = sandbox.ok(&["pull", "--force", &reference]);
+    assert!(out.contains("repaired hello"), "{out}");
+    assert_eq!(stdout(&run()), hello_output(&["x"]));
+    assert_eq!(sha256_digest(&std::fs::read(&blob).unwrap()), digest);
+    // Without --force too: same source and digest, damaged, so it is repaired.
+    std::fs::remove_file(sandbox.bin().join("kubectl-hello")).unwrap();
+    let out = sandbox.ok(&["pull", &reference]);
+    assert!(out.contains("repaired hello"), "{out}");
+}
+
+#[test]
+fn the_plugin_sees_its_name_not_the_host_path() {
+    let registry = Registry::start();
+    let (reference, _) = push_fixture(&registry, "sandbox-probe", "plugins/probe:v1");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["pull", &reference]);
+    let link = sandbox.bin().join("kubectl-probe");
+    assert!(link.is_absolute());
+    let output = sandbox.command(&link).output().unwrap();
+    assert!(
+        stdout(&output).starts_with("arg0 kubectl-probe\n"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]

@@ -73,6 +73,10 @@ fn the_sandbox_grants_only_the_env_allow_list_and_no_files() {
     let sandbox = Sandbox::new();
     let secret_file = sandbox.home().join("secret.txt");
     std::fs::write(&secret_file, "top secret").unwrap();
+    // Something listening on loopback that the plugin must not reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let tcp = format!("tcp:{}", listener.local_addr().unwrap());
     for wasm in [
         fixtures().p2("sandbox-probe"),
         fixtures().p1("sandbox-probe"),
@@ -80,7 +84,14 @@ fn the_sandbox_grants_only_the_env_allow_list_and_no_files() {
         let output = sandbox
             .command(krew_wasm_exe())
             .args(["run", wasm.to_str().unwrap(), "--"])
-            .args([secret_file.to_str().unwrap(), "/etc/passwd", "/", "."])
+            .args([
+                secret_file.to_str().unwrap(),
+                "/etc/passwd",
+                "/",
+                ".",
+                &tcp,
+                "dns:localhost",
+            ])
             .env("TERM", "xterm-256color")
             .env("LC_TIME", "C")
             .env("AWS_SECRET_ACCESS_KEY", "hunter2")
