@@ -33,16 +33,28 @@ kill "$registry_pid"; registry_pid=
 # Same output, or the comparison means nothing.
 [ "$(kubectl hello a b)" = "$(kubectl hellonative a b)" ] || { echo "outputs differ" >&2; exit 1; }
 
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/direct.json" \
-  "$KREW_WASM_ROOT/bin/kubectl-hello a b" "$work/native/kubectl-hellonative a b" >/dev/null
-hyperfine -N --warmup 10 --runs "$((runs / 3))" --export-json "$work/kubectl.json" \
-  "kubectl hello a b" "kubectl hellonative a b" >/dev/null
+# hyperfine runs all of one command, then all of the other; to keep drift
+# (thermal, other load) out of the difference, alternate short rounds and pool
+# the samples.
+round() { # NAME RUNS CMD_A CMD_B
+  hyperfine -N --warmup 3 --runs "$2" --export-json "$work/$1.$i.json" "$3" "$4" >/dev/null 2>&1
+}
+rounds=$(( runs / 10 ))
+for i in $(seq "$rounds"); do
+  round direct 10 "$KREW_WASM_ROOT/bin/kubectl-hello a b" "$work/native/kubectl-hellonative a b"
+  round kubectl 4 "kubectl hello a b" "kubectl hellonative a b"
+done
 
-python3 - "$work/direct.json" "$work/kubectl.json" <<'PY'
-import json, sys
-print(f"{'benchmark':<34}{'krew-wasm':>12}{'native':>12}{'difference':>13}{'ratio':>8}")
-for label, path in [("plugin started directly", sys.argv[1]), ("through kubectl", sys.argv[2])]:
-    wasm, native = (r["median"] * 1000 for r in json.load(open(path))["results"])
-    print(f"{label:<34}{wasm:>10.2f}ms{native:>10.2f}ms{wasm - native:>+11.2f}ms{wasm / native:>7.1f}x")
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+print(f"{'benchmark':<26}{'krew-wasm':>11}{'native':>11}{'difference':>12}{'ratio':>7}{'samples':>9}")
+for name, label in [("direct", "plugin started directly"), ("kubectl", "through kubectl")]:
+    samples = ([], [])
+    for i in range(1, rounds + 1):
+        for j, result in enumerate(json.load(open(f"{work}/{name}.{i}.json"))["results"]):
+            samples[j].extend(result["times"])
+    wasm, native = (statistics.median(s) * 1000 for s in samples)
+    print(f"{label:<26}{wasm:>9.2f}ms{native:>9.2f}ms{wasm - native:>+10.2f}ms{wasm / native:>6.1f}x{len(samples[0]):>9}")
 PY
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), budget: within 2 ms of native"
+echo "medians; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); budget: within 2 ms of native"

@@ -33,7 +33,6 @@ pub fn wrapper_main(
             *arg0 = program.to_string();
         }
         let store = Store::new(crate::settings::store_root()?);
-        let runtime = Runtime::new()?;
         let read_receipt = || match store.receipt(name.as_str()) {
             Ok(receipt) => Ok(receipt),
             Err(StoreError::NotInstalled(_)) => bail!(
@@ -43,6 +42,7 @@ pub fn wrapper_main(
             Err(e) => Err(e.into()),
         };
         let receipt = read_receipt()?;
+        let runtime = Runtime::new()?;
         let plugin = match load_installed(&runtime, &store, &receipt) {
             Ok(plugin) => plugin,
             // A `pull --force` may have replaced the plugin since the receipt
@@ -120,6 +120,9 @@ pub fn run_to_exit_code(
         .build()
         .context("starting the async runtime")?;
     let exit = tokio.block_on(runtime.run(plugin, invocation))?;
+    // Leave the async runtime, the store and the engine to the OS rather
+    // than tearing them down: the process is done, and a user waits on it.
+    std::mem::forget(tokio);
     let _ = std::io::stdout().flush();
     Ok(match exit {
         Exit::Code(code) => ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)),
