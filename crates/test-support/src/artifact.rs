@@ -70,6 +70,22 @@ impl Artifact {
         }
     }
 
+    /// An ordinary linux/amd64 container image (one gzip layer): what a
+    /// plugin reference must not resolve to.
+    pub fn container_image() -> Self {
+        Self {
+            format: ManifestFormat::Oci,
+            config_media_type: "application/vnd.oci.image.config.v1+json".to_string(),
+            config:
+                br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                    .to_vec(),
+            layers: vec![(
+                "application/vnd.oci.image.layer.v1.tar+gzip".to_string(),
+                b"not really a tarball".to_vec(),
+            )],
+        }
+    }
+
     /// The manifest JSON and its digest.
     pub fn manifest(&self) -> (Vec<u8>, String) {
         let descriptor = |media_type: &str, bytes: &[u8]| json!({"mediaType": media_type, "digest": sha256_digest(bytes), "size": bytes.len()});

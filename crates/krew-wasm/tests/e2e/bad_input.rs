@@ -137,17 +137,7 @@ fn artifacts_that_are_not_plugins() {
     let host = registry.host();
     let hello = std::fs::read(fixtures().p2("hello")).unwrap();
 
-    let container = Artifact {
-        format: test_support::ManifestFormat::Oci,
-        config_media_type: "application/vnd.oci.image.config.v1+json".into(),
-        config:
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
-                .to_vec(),
-        layers: vec![(
-            "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-            b"a tarball".to_vec(),
-        )],
-    };
+    let container = Artifact::container_image();
     container.push(&registry, "bad/container:v1");
     refused(
         &sandbox,

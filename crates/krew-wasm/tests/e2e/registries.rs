@@ -78,17 +78,7 @@ fn image_indexes_resolve_to_their_wasm_entry_or_are_refused() {
     let registry = Registry::start();
     let wasm = std::fs::read(fixtures().p2("hello")).unwrap();
     let plugin = Artifact::wasm(wasm, "application/wasm");
-    let container = Artifact {
-        format: test_support::ManifestFormat::Oci,
-        config_media_type: "application/vnd.oci.image.config.v1+json".into(),
-        config:
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
-                .to_vec(),
-        layers: vec![(
-            "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-            b"not really a tarball".to_vec(),
-        )],
-    };
+    let container = Artifact::container_image();
     push_index(
         &registry,
         "multi/tool:v1",
