@@ -203,6 +203,7 @@ async fn pull(args: PullArgs) -> Result<()> {
         }
         Installed::New => "installed",
         Installed::Repaired => "repaired",
+        Installed::Reinstalled => "reinstalled",
         Installed::Replaced(_) => "replaced",
     };
     println!(

@@ -91,6 +91,8 @@ pub enum Installed {
     /// The same source and digest were installed but damaged (blob, link or
     /// artifact missing or corrupt): repaired.
     Repaired,
+    /// The same source and digest, intact, installed again (`--force`).
+    Reinstalled,
     /// The same source and digest were already installed: nothing changed.
     Unchanged,
 }
@@ -314,7 +316,8 @@ impl Store {
             });
         }
         let intact = self.blob_is_intact(&install.receipt.digest);
-        if same && !install.force && intact && self.problems(&install.receipt).is_empty() {
+        let damaged = !intact || !self.problems(&install.receipt).is_empty();
+        if same && !install.force && !damaged {
             return Ok(Installed::Unchanged);
         }
 
@@ -339,7 +342,8 @@ impl Store {
         // Committed: from here on, trouble is a warning, not a failure.
         self.collect_garbage(engine.as_deref(), install.executable);
         Ok(match previous {
-            Some(_) if same => Installed::Repaired,
+            Some(_) if same && damaged => Installed::Repaired,
+            Some(_) if same => Installed::Reinstalled,
             Some(previous) => Installed::Replaced(Box::new(previous)),
             None => Installed::New,
         })
@@ -757,6 +761,10 @@ mod tests {
         assert_eq!(
             install(&store, "one", WASM_A, false, false).unwrap(),
             Installed::Unchanged
+        );
+        assert_eq!(
+            install(&store, "two", WASM_A, false, true).unwrap(),
+            Installed::Reinstalled
         );
         assert!(matches!(
             install(&store, "one", WASM_B, true, true).unwrap(),
