@@ -118,12 +118,18 @@ async fn pull(args: PullArgs) -> Result<()> {
     let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
     let resolved = client.resolve(&reference).await?;
     let digest = resolved.layer.digest.clone();
+    // An intact stored copy (this plugin's, or another's with the same
+    // digest) is reused; anything else is downloaded again, which also
+    // repairs a corrupt blob.
+    let stored = std::fs::read(store.blob_path(&digest))
+        .ok()
+        .filter(|bytes| sha256_digest(bytes) == digest);
     if let Some(previous) = &previous
         && !args.force
         && previous.digest == digest
         && previous.manifest_digest == resolved.manifest_digest
+        && stored.is_some()
         && store.problems(previous).is_empty()
-        && store.blob_is_intact(&digest)
     {
         println!(
             "{name} is already installed and up to date ({})",
@@ -132,12 +138,6 @@ async fn pull(args: PullArgs) -> Result<()> {
         return Ok(());
     }
 
-    // Reuse an intact stored copy (this plugin's, or another's with the same
-    // digest); anything else is downloaded again, which also repairs a
-    // corrupt blob.
-    let stored = std::fs::read(store.blob_path(&digest))
-        .ok()
-        .filter(|bytes| sha256_digest(bytes) == digest);
     let (staged, wasm) = match stored {
         Some(wasm) => (None, wasm),
         None => {
