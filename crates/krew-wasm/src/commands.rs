@@ -10,8 +10,8 @@ use clap::{CommandFactory, Parser};
 use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
 use krew_wasm_runtime::{Runtime, WasmKind};
 use krew_wasm_store::{
-    Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store, StoreLock,
-    sha256_digest,
+    Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store, StoreError,
+    StoreLock, sha256_digest,
 };
 use serde::Serialize;
 
@@ -216,14 +216,17 @@ async fn pull(args: PullArgs) -> Result<()> {
     Ok(())
 }
 
-/// Takes the store lock on a blocking thread, so Ctrl-C can end the wait.
+/// Takes the store lock, saying so when another command holds it.
+fn lock_with_notice(store: &Store) -> Result<StoreLock, StoreError> {
+    store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))
+}
+
+/// [`lock_with_notice`] on a blocking thread, so Ctrl-C can end the wait.
 async fn lock_store(store: &Store) -> Result<StoreLock> {
     let store = store.clone();
-    let lock = tokio::task::spawn_blocking(move || {
-        store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))
-    })
-    .await
-    .context("waiting for the store lock")??;
+    let lock = tokio::task::spawn_blocking(move || lock_with_notice(&store))
+        .await
+        .context("waiting for the store lock")??;
     Ok(lock)
 }
 
@@ -357,7 +360,7 @@ fn rm(args: RmArgs) -> Result<()> {
         }
     }
     let executable = std::env::current_exe().context("finding the krew-wasm executable")?;
-    let lock = store.lock(|| eprintln!("waiting for another krew-wasm command to finish…"))?;
+    let lock = lock_with_notice(&store)?;
     for name in &args.names {
         match store.remove(&lock, name, &executable)? {
             Some(_) => println!("removed {name}"),
