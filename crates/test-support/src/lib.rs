@@ -11,10 +11,14 @@
 //!   manifests with wasm layers, which skopeo refuses, go up with `curl`).
 //! - [`StallingProxy`] forwards to a registry and stops forwarding after a
 //!   number of bytes, so a test can kill a pull in the middle of a download.
+//! - [`KubeApiServer`] is an in-process, TLS-only stand-in for kube-apiserver
+//!   (core v1 pods, secrets, configmaps, events, namespaces; watches, tables,
+//!   token/client-cert/basic auth), held to the real `kubectl` by its tests.
 //! - [`require_tool`] turns a missing tool into a failing test that says what
 //!   to install, never a silent skip.
 
 mod artifact;
+mod kube_api;
 mod proxy;
 mod registry;
 mod tls;
@@ -25,6 +29,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub use artifact::{Artifact, ManifestFormat, pad_wasm, push_index};
+pub use kube_api::{KubeApiServer, KubeconfigUser, RecordedRequest};
 pub use proxy::StallingProxy;
 pub use registry::{Registry, RegistryConfig};
 pub use tls::TestCa;
@@ -72,7 +77,8 @@ pub struct Fixtures {
 }
 
 impl Fixtures {
-    /// A fixture built as a WASI 0.2 component (`hello`, `exit-code`, `sandbox-probe`).
+    /// A fixture or plugin built as a WASI 0.2 component (`hello`,
+    /// `exit-code`, `sandbox-probe`, `decoder`, `podwatch`, `api-probe`).
     pub fn p2(&self, name: &str) -> PathBuf {
         self.target_dir
             .join("wasm32-wasip2/release")
@@ -87,27 +93,43 @@ impl Fixtures {
     }
 }
 
-/// Builds `guest/` for both WASI targets (once per process; cargo makes
-/// later builds in the same run no-ops) and returns where the files are.
+/// Guest packages built for both WASI targets.
+const FIXTURES_P1_AND_P2: &[&str] = &["hello", "exit-code", "sandbox-probe"];
+/// Guest packages that use `wasi:http` (WASI 0.2 only).
+const FIXTURES_P2_ONLY: &[&str] = &["decoder", "podwatch", "api-probe"];
+
+/// Builds `guest/` (once per process; cargo makes later builds in the same
+/// run no-ops) and returns where the files are.
 pub fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
         let guest = repo_root().join("guest");
         let target_dir = guest.join("target");
-        let status = Command::new("cargo")
-            .current_dir(&guest)
-            .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2", "--target", "wasm32-wasip1", "--target-dir"])
-            .arg(&target_dir)
-            .args(["-p", "hello", "-p", "exit-code", "-p", "sandbox-probe"])
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .unwrap_or_else(|e| panic!("running cargo to build the guest fixtures: {e}"));
-        assert!(
-            status.success(),
-            "building the guest fixtures failed; they need `rustup target add wasm32-wasip1 wasm32-wasip2`"
-        );
+        let build = |targets: &[&str], packages: &[&str]| {
+            let mut command = Command::new("cargo");
+            command
+                .current_dir(&guest)
+                .args(["build", "--release", "--quiet", "--target-dir"])
+                .arg(&target_dir)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS");
+            for target in targets {
+                command.args(["--target", target]);
+            }
+            for package in packages {
+                command.args(["-p", package]);
+            }
+            let status = command
+                .status()
+                .unwrap_or_else(|e| panic!("running cargo to build the guest fixtures: {e}"));
+            assert!(
+                status.success(),
+                "building the guest packages {packages:?} failed; they need `rustup target add wasm32-wasip1 wasm32-wasip2`"
+            );
+        };
+        build(&["wasm32-wasip2", "wasm32-wasip1"], FIXTURES_P1_AND_P2);
+        build(&["wasm32-wasip2"], FIXTURES_P2_ONLY);
         Fixtures { target_dir }
     })
 }
