@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use krew_wasm_kube_gateway::{ApiGateway, KubeconfigSources, KubectlFlags, Selection};
 use krew_wasm_runtime::{Exit, Invocation, Plugin, Runtime, WasmKind, allowed_env};
 use krew_wasm_store::{
     NameError, PluginKind, PluginName, Receipt, Store, StoreError, sha256_digest,
@@ -100,26 +101,54 @@ pub fn load_installed(runtime: &Runtime, store: &Store, receipt: &Receipt) -> Re
     Ok(runtime.load_precompiled_bytes(precompiled.kind, &precompiled.bytes)?)
 }
 
-/// Runs `plugin` with `argv` and the allow-listed environment; turns its end
-/// into this process's exit code.
+/// Where a plugin finds its kubeconfig view.
+const VIEW_DIR_IN_GUEST: &str = "/krew-wasm";
+
+/// Runs `plugin` with `argv`, the allow-listed environment and API access to
+/// the cluster its kubectl flags select; turns its end into this process's
+/// exit code.
 pub fn run_to_exit_code(
     runtime: &Runtime,
     plugin: &Plugin,
     name: &str,
     argv: Vec<String>,
 ) -> Result<ExitCode> {
+    let mut env = allowed_env(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
+    let flags = KubectlFlags::from_args(argv.get(1..).unwrap_or_default());
+    let selection = Selection::load(&flags, &KubeconfigSources::from_env());
+    // The view lives in a private temporary directory for the length of the
+    // run, and the plugin sees only that directory, read-only.
+    let view_dir = match &selection {
+        Ok(selection) => Some(write_view(selection)?),
+        Err(e) => {
+            log::debug!("no kubeconfig view for this run: {e}");
+            None
+        }
+    };
+    let mut read_only_dirs = Vec::new();
+    if let Some(dir) = &view_dir {
+        read_only_dirs.push((dir.path().to_path_buf(), VIEW_DIR_IN_GUEST.to_string()));
+        env.push((
+            "KUBECONFIG".into(),
+            format!("{VIEW_DIR_IN_GUEST}/kubeconfig"),
+        ));
+    }
     let invocation = Invocation {
         argv,
-        env: allowed_env(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        ),
+        env,
+        read_only_dirs,
+        http: Some(Box::new(ApiGateway::new(name, selection))),
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let exit = tokio.block_on(runtime.run(plugin, invocation))?;
+    let exit = tokio.block_on(runtime.run(plugin, invocation));
+    drop(view_dir);
+    let exit = exit?;
     // Leave the async runtime, the store and the engine to the OS rather
     // than tearing them down: the process is done, and a user waits on it.
     std::mem::forget(tokio);
@@ -136,6 +165,16 @@ pub fn run_to_exit_code(
             ExitCode::from(TRAP_EXIT_CODE)
         }
     })
+}
+
+fn write_view(selection: &Selection) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("krew-wasm-view-")
+        .tempdir()
+        .context("creating a directory for the kubeconfig view")?;
+    std::fs::write(dir.path().join("kubeconfig"), selection.view_yaml())
+        .context("writing the kubeconfig view")?;
+    Ok(dir)
 }
 
 /// WASI arguments are strings: refuse non-UTF-8 ones clearly rather than

@@ -22,20 +22,29 @@
 //!
 //! Capabilities are default-deny. A plugin gets stdin, stdout, stderr, its
 //! argv, the environment variables named in [`ENV_ALLOW_LIST`], clocks and
-//! random numbers. It gets no preopened directory (so no filesystem at all),
-//! and TCP, UDP and name lookups are switched off.
+//! random numbers. It sees only the directories the caller grants in
+//! [`Invocation::read_only_dirs`] (krew-wasm grants the kubeconfig view's),
+//! and TCP, UDP and name lookups are switched off. Components get
+//! `wasi:http`, but every request goes through the [`HttpPolicy`] the caller
+//! gives: without one, every request is refused.
 //!
 //! Two kinds of plugins run: WASI 0.2 command components (`wasi:cli/run`)
 //! and WASI preview-1 modules (`_start`). This crate knows nothing of
 //! registries or of the store's layout.
 
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, Module, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Decides what a plugin's `wasi:http` requests may reach, and sends them.
+/// krew-wasm's is the Kubernetes API gateway; this crate knows nothing of
+/// Kubernetes.
+pub use wasmtime_wasi_http::WasiHttpHooks as HttpPolicy;
 
 /// The wasmtime release krew-wasm embeds (pinned exactly in Cargo.toml).
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -136,22 +145,50 @@ pub struct Precompiled {
 }
 
 /// What one run of a plugin gets.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Invocation {
     /// argv, program name first.
     pub argv: Vec<String>,
     /// Environment variables (already filtered by the caller).
     pub env: Vec<(String, String)>,
+    /// Host directories the plugin may read (never write), each with the
+    /// path the plugin sees it at.
+    pub read_only_dirs: Vec<(PathBuf, String)>,
+    /// Where `wasi:http` requests go. `None`: every request is refused.
+    pub http: Option<Box<dyn HttpPolicy>>,
 }
 
 impl Invocation {
     pub fn new(argv: Vec<String>) -> Self {
         Self {
             argv,
-            env: Vec::new(),
+            ..Self::default()
         }
     }
 }
+
+/// The policy of a run without one: no request leaves.
+struct NoHttp;
+
+impl HttpPolicy for NoHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<dyn Future<Output = wasmtime_wasi_http::Result<SentResponse>> + Send> {
+        eprintln!(
+            "krew-wasm: refused a request to {}: this plugin run has no network access",
+            request.uri()
+        );
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+type SentResponse = (
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+);
 
 /// The engine and everything derived from its configuration.
 pub struct Runtime {
@@ -260,6 +297,14 @@ impl Runtime {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        for (host, guest) in &invocation.read_only_dirs {
+            builder
+                .preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| {
+                    RuntimeError::Instantiate(format!("granting {}: {e:#}", host.display()))
+                })?;
+        }
+        let http = invocation.http.unwrap_or_else(|| Box::new(NoHttp));
         let outcome = match plugin {
             Plugin::Module(module) => {
                 let mut store = Store::new(&self.engine, builder.build_p1());
@@ -279,6 +324,8 @@ impl Runtime {
                     Host {
                         ctx: builder.build(),
                         table: ResourceTable::new(),
+                        http_ctx: WasiHttpCtx::new(),
+                        http,
                     },
                 );
                 let pre = self.command_pre(component)?;
@@ -345,9 +392,11 @@ impl Runtime {
         let mut linker = wasmtime::component::Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(component).map_err(|e| {
             RuntimeError::NotACommand(format!(
-                "{e:#} (krew-wasm provides WASI 0.2 cli, io, clocks, random, filesystem and sockets interfaces)"
+                "{e:#} (krew-wasm provides WASI 0.2 cli, io, clocks, random, filesystem, sockets and http interfaces)"
             ))
         })?;
         CommandPre::new(pre).map_err(|e| {
@@ -358,10 +407,23 @@ impl Runtime {
     }
 }
 
-/// Store data of a component: its WASI context and resource table.
+/// Store data of a component: its WASI context, resource table and HTTP
+/// policy.
 struct Host {
     ctx: WasiCtx,
     table: ResourceTable,
+    http_ctx: WasiHttpCtx,
+    http: Box<dyn HttpPolicy>,
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut *self.http,
+        }
+    }
 }
 
 impl WasiView for Host {

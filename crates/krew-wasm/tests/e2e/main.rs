@@ -1,6 +1,7 @@
 //! End-to-end tests of the krew-wasm binary against real parts: Debian's
 //! docker-registry, skopeo, the real kubectl, and plugins built from source.
 
+mod api;
 mod atomicity;
 mod bad_input;
 mod kubectl;

@@ -1,0 +1,269 @@
+//! The `wasi:http` hook that stands between a plugin and the API server.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, COOKIE, HOST, HeaderName, PROXY_AUTHORIZATION};
+use http_body_util::BodyExt as _;
+use kube::config::KubeConfigOptions;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::origin::Origin;
+use crate::selection::{Selection, SelectionError};
+
+/// What `send_request` hands back to wasmtime: the response and a future for
+/// errors that happen after it (none here: errors travel in the body).
+type Sent = (
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+);
+
+/// The `wasi:http` hooks of one plugin run. Allows requests to the selected
+/// cluster's API server only, refuses credentials set by the guest, and
+/// forwards what it allows through a host-side kube-rs client that holds the
+/// user's credentials. The client is built on the first request.
+#[derive(Clone)]
+pub struct ApiGateway {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    plugin: String,
+    target: Result<Selection, SelectionError>,
+    client: tokio::sync::OnceCell<Result<kube::Client, String>>,
+}
+
+impl ApiGateway {
+    /// A gateway for plugin `plugin` (named in messages) to the selected
+    /// cluster, or to nothing when no cluster could be selected.
+    pub fn new(plugin: impl Into<String>, target: Result<Selection, SelectionError>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                plugin: plugin.into(),
+                target,
+                client: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Decides on a request; on success returns the path and query to send
+    /// to the API server (relative to the server URL).
+    fn admit(&self, request: &http::Request<WasiBody>) -> Result<String, Refusal> {
+        let selection = self
+            .shared
+            .target
+            .as_ref()
+            .map_err(|e| Refusal::NoCluster(e.clone()))?;
+        let server = selection.origin();
+        let requested = Origin::of(request.uri());
+        if !requested.as_ref().is_some_and(|r| server.same_origin(r)) {
+            return Err(Refusal::OtherHost {
+                requested: requested.map_or_else(|| request.uri().to_string(), |r| r.to_string()),
+                server: server.to_string(),
+            });
+        }
+        if let Some(header) = request.headers().keys().find(|h| is_credential(h)) {
+            return Err(Refusal::Credential(header.to_string()));
+        }
+        let path = request.uri().path();
+        // Requests written against the server URL carry its path prefix;
+        // the client adds it back.
+        let path = match path.strip_prefix(server.path_prefix()) {
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => path,
+        };
+        if let Some(action) = upgrade_action(path) {
+            return Err(Refusal::Upgrade(action));
+        }
+        Ok(match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_string(),
+        })
+    }
+}
+
+impl WasiHttpHooks for ApiGateway {
+    /// kube-rs's client sets `Host` for the real server; a guest-set one
+    /// would be refused anyway (it is on wasmtime's forbidden list).
+    fn set_host_header(&mut self) -> bool {
+        false
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = Result<Sent, HttpError>> + Send> {
+        match self.admit(&request) {
+            Ok(path_and_query) => {
+                let shared = self.shared.clone();
+                Box::new(async move { shared.forward(request, path_and_query).await })
+            }
+            Err(refusal) => {
+                eprintln!("krew-wasm: plugin `{}`: {refusal}", self.shared.plugin);
+                Box::new(async { Err(HttpError::HttpRequestDenied) })
+            }
+        }
+    }
+}
+
+impl Shared {
+    async fn forward(
+        &self,
+        request: http::Request<WasiBody>,
+        path_and_query: String,
+    ) -> Result<Sent, HttpError> {
+        let client = self.client().await?;
+        let (parts, body) = request.into_parts();
+        // kube-rs's `Client::send` takes a whole body. Plugin request bodies
+        // are manifests and patches, so collecting them costs little;
+        // responses (watches, logs, big lists) stream.
+        let body: Bytes = body.collect().await?.to_bytes();
+        let mut forwarded = http::Request::builder()
+            .method(parts.method)
+            .uri(path_and_query);
+        for (name, value) in &parts.headers {
+            if name != HOST && name != http::header::CONTENT_LENGTH {
+                forwarded = forwarded.header(name, value);
+            }
+        }
+        let forwarded = forwarded
+            .body(kube::client::Body::from(body))
+            .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+        let response = client.send(forwarded).await.map_err(|e| {
+            eprintln!(
+                "krew-wasm: plugin `{}`: request to the API server failed: {e}",
+                self.plugin
+            );
+            transport_error(&e)
+        })?;
+        let response = response.map(|body| {
+            body.map_err(|e| HttpError::InternalError(Some(e.to_string())))
+                .boxed_unsync()
+        });
+        Ok((response, Box::new(async { Ok(()) })))
+    }
+
+    /// The host's kube-rs client, built on first use.
+    async fn client(&self) -> Result<kube::Client, HttpError> {
+        let built = self
+            .client
+            .get_or_init(|| async {
+                let selection = self.target.as_ref().map_err(|e| e.to_string())?;
+                build_client(selection).await
+            })
+            .await;
+        built.clone().map_err(|message| {
+            eprintln!(
+                "krew-wasm: plugin `{}`: cannot reach the cluster: {message}",
+                self.plugin
+            );
+            HttpError::ConfigurationError
+        })
+    }
+}
+
+async fn build_client(selection: &Selection) -> Result<kube::Client, String> {
+    let options = KubeConfigOptions {
+        context: Some(selection.context_name().to_string()),
+        cluster: selection.flags.cluster.clone(),
+        user: selection.flags.user.clone(),
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(selection.kubeconfig.clone(), &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    // A gateway, not a client: the plugin decides about retries, and a quiet
+    // watch or `logs -f` must not time out.
+    config.default_retry = false;
+    config.read_timeout = None;
+    if let Some(namespace) = selection.namespace() {
+        config.default_namespace = namespace.to_string();
+    }
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// Headers that carry or change identity. Credentials are the host's alone.
+fn is_credential(name: &HeaderName) -> bool {
+    *name == AUTHORIZATION
+        || *name == PROXY_AUTHORIZATION
+        || *name == COOKIE
+        || name.as_str().starts_with("impersonate-")
+}
+
+/// `exec`, `attach` or `portforward` when `path` is such a pod subresource.
+fn upgrade_action(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [.., "pods", _, action @ ("exec" | "attach" | "portforward")] => Some(action.to_string()),
+        _ => None,
+    }
+}
+
+fn transport_error(error: &kube::Error) -> HttpError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return HttpError::ConnectionRefused;
+        }
+        source = e.source();
+    }
+    HttpError::InternalError(Some(error.to_string()))
+}
+
+/// Why a request was refused; printed on stderr, one line.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("it made an API request, but {0}")]
+    NoCluster(SelectionError),
+    #[error(
+        "refused a request to {requested}: plugins may only reach the cluster's API server {server}"
+    )]
+    OtherHost { requested: String, server: String },
+    #[error(
+        "refused a request that set the `{0}` header: krew-wasm adds the user's credentials itself, and a plugin may not supply or change them"
+    )]
+    Credential(String),
+    #[error(
+        "refused `{0}`: exec, attach and port-forward need a connection upgrade (SPDY/WebSocket), which plugins cannot make"
+    )]
+    Upgrade(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_headers() {
+        for name in [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "impersonate-user",
+            "impersonate-group",
+        ] {
+            assert!(is_credential(&HeaderName::from_static(name)), "{name}");
+        }
+        for name in ["accept", "content-type", "user-agent"] {
+            assert!(!is_credential(&HeaderName::from_static(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn upgrade_subresources() {
+        assert_eq!(
+            upgrade_action("/api/v1/namespaces/a/pods/p/exec").as_deref(),
+            Some("exec")
+        );
+        assert_eq!(
+            upgrade_action("/api/v1/namespaces/a/pods/p/portforward").as_deref(),
+            Some("portforward")
+        );
+        assert_eq!(upgrade_action("/api/v1/namespaces/a/pods/p/log"), None);
+        assert_eq!(upgrade_action("/api/v1/namespaces/a/pods"), None);
+    }
+}
