@@ -3,14 +3,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HOST, HeaderName, PROXY_AUTHORIZATION};
 use http_body_util::BodyExt as _;
 use kube::config::KubeConfigOptions;
+use tower::ServiceExt as _;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::origin::Origin;
 use crate::selection::{Selection, SelectionError};
+use crate::transport::{self, Transport};
 
 /// What `send_request` hands back to wasmtime: the response and a future for
 /// errors that happen after it (none here: errors travel in the body).
@@ -22,7 +23,7 @@ type Sent = (
 /// The `wasi:http` hooks of one plugin run. Allows requests to the selected
 /// cluster's API server only, refuses credentials set by the guest, and
 /// forwards what it allows through a host-side kube-rs client that holds the
-/// user's credentials. The client is built on the first request.
+/// user's credentials. The transport is built on the first request.
 #[derive(Clone)]
 pub struct ApiGateway {
     shared: Arc<Shared>,
@@ -31,7 +32,7 @@ pub struct ApiGateway {
 struct Shared {
     plugin: String,
     target: Result<Selection, SelectionError>,
-    client: tokio::sync::OnceCell<Result<kube::Client, String>>,
+    transport: tokio::sync::OnceCell<Result<Transport, String>>,
 }
 
 impl ApiGateway {
@@ -42,7 +43,7 @@ impl ApiGateway {
             shared: Arc::new(Shared {
                 plugin: plugin.into(),
                 target,
-                client: tokio::sync::OnceCell::new(),
+                transport: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -115,44 +116,39 @@ impl Shared {
         request: http::Request<WasiBody>,
         path_and_query: String,
     ) -> Result<Sent, HttpError> {
-        let client = self.client().await?;
+        let transport = self.transport().await?;
         let (parts, body) = request.into_parts();
-        // kube-rs's `Client::send` takes a whole body. Plugin request bodies
-        // are manifests and patches, so collecting them costs little;
-        // responses (watches, logs, big lists) stream.
-        let body: Bytes = body.collect().await?.to_bytes();
         let mut forwarded = http::Request::builder()
             .method(parts.method)
             .uri(path_and_query);
         for (name, value) in &parts.headers {
-            if name != HOST && name != http::header::CONTENT_LENGTH {
+            if name != HOST {
                 forwarded = forwarded.header(name, value);
             }
         }
+        // The guest's body goes out as the guest writes it.
         let forwarded = forwarded
-            .body(kube::client::Body::from(body))
+            .body(body)
             .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
-        let response = client.send(forwarded).await.map_err(|e| {
+        let response = transport.oneshot(forwarded).await.map_err(|e| {
             eprintln!(
-                "krew-wasm: plugin `{}`: request to the API server failed: {e}",
-                self.plugin
+                "krew-wasm: plugin `{}`: request to the API server failed: {}",
+                self.plugin,
+                error_chain(&*e)
             );
-            transport_error(&e)
+            transport_error(&*e)
         })?;
-        let response = response.map(|body| {
-            body.map_err(|e| HttpError::InternalError(Some(e.to_string())))
-                .boxed_unsync()
-        });
+        let response = response.map(|body| body.map_err(HttpError::from).boxed_unsync());
         Ok((response, Box::new(async { Ok(()) })))
     }
 
-    /// The host's kube-rs client, built on first use.
-    async fn client(&self) -> Result<kube::Client, HttpError> {
+    /// The host's authenticated transport, built on first use.
+    async fn transport(&self) -> Result<Transport, HttpError> {
         let built = self
-            .client
+            .transport
             .get_or_init(|| async {
                 let selection = self.target.as_ref().map_err(|e| e.to_string())?;
-                build_client(selection).await
+                build_transport(selection).await
             })
             .await;
         built.clone().map_err(|message| {
@@ -165,23 +161,16 @@ impl Shared {
     }
 }
 
-async fn build_client(selection: &Selection) -> Result<kube::Client, String> {
+async fn build_transport(selection: &Selection) -> Result<Transport, String> {
     let options = KubeConfigOptions {
         context: Some(selection.context_name().to_string()),
         cluster: selection.flags.cluster.clone(),
         user: selection.flags.user.clone(),
     };
-    let mut config = kube::Config::from_custom_kubeconfig(selection.kubeconfig.clone(), &options)
+    let config = kube::Config::from_custom_kubeconfig(selection.kubeconfig.clone(), &options)
         .await
         .map_err(|e| e.to_string())?;
-    // A gateway, not a client: the plugin decides about retries, and a quiet
-    // watch or `logs -f` must not time out.
-    config.default_retry = false;
-    config.read_timeout = None;
-    if let Some(namespace) = selection.namespace() {
-        config.default_namespace = namespace.to_string();
-    }
-    kube::Client::try_from(config).map_err(|e| e.to_string())
+    transport::build(&config)
 }
 
 /// Headers that carry or change identity. Credentials are the host's alone.
@@ -201,7 +190,22 @@ fn upgrade_action(path: &str) -> Option<String> {
     }
 }
 
-fn transport_error(error: &kube::Error) -> HttpError {
+/// An error and its causes, one line: hyper's own messages are terse.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let cause = e.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = e.source();
+    }
+    text
+}
+
+fn transport_error(error: &(dyn std::error::Error + 'static)) -> HttpError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>()

@@ -30,6 +30,7 @@ mod flags;
 mod gateway;
 mod origin;
 mod selection;
+mod transport;
 
 pub use flags::KubectlFlags;
 pub use gateway::ApiGateway;

@@ -496,6 +496,7 @@ fn plugins_never_see_credentials_and_reach_only_the_api_server() {
     for (kind, kubeconfig, secrets) in kinds {
         world.write_kubeconfig(&kubeconfig);
         server.clear_requests();
+        server.delete("configmaps", "default", "probe-upload");
         let output = world
             .sandbox
             .command(require_tool("kubectl"))
@@ -560,6 +561,7 @@ fn plugins_never_see_credentials_and_reach_only_the_api_server() {
             &format!("refused a request to https://127.0.0.1:{other_port}"),
             "set the `authorization` header",
             "set the `impersonate-user` header",
+            "refused `exec`",
         ] {
             assert!(
                 err.contains(reason),
@@ -584,4 +586,64 @@ fn plugins_never_see_credentials_and_reach_only_the_api_server() {
         );
     }
     drop(other);
+}
+
+#[test]
+fn the_kubeconfig_tls_settings_apply() {
+    let world = World::with_plugins(&["decoder"]);
+    let server = &world.server;
+    server.apply(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default"},
+        "data": {"k": b64(b"tls-ok")}
+    }));
+    let kube_dir = world.sandbox.home().join(".kube");
+    std::fs::create_dir_all(&kube_dir).expect("~/.kube");
+    std::fs::write(kube_dir.join("ca.crt"), server.ca_pem()).expect("ca file");
+    let token = server.token();
+    let kubeconfig = |cluster: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n{cluster}contexts:\n- name: c\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {token}}}\n"
+        )
+    };
+    let port = server.port();
+    let cases = [
+        (
+            "a CA file relative to the kubeconfig, and tls-server-name",
+            format!(
+                "    server: https://127.0.0.1:{port}\n    certificate-authority: ca.crt\n    tls-server-name: {}\n",
+                server.server_name()
+            ),
+            true,
+        ),
+        (
+            "insecure-skip-tls-verify",
+            format!("    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\n"),
+            true,
+        ),
+        (
+            "an unknown CA",
+            format!("    server: https://127.0.0.1:{port}\n"),
+            false,
+        ),
+    ];
+    for (case, cluster, works) in cases {
+        world.write_kubeconfig(&kubeconfig(&cluster));
+        let output = world.kubectl(&["decoder", "secret", "s"]);
+        if works {
+            assert!(output.status.success(), "{case}: {}", stderr(&output));
+            assert!(
+                stdout(&output).contains("tls-ok"),
+                "{case}: {}",
+                stdout(&output)
+            );
+        } else {
+            assert!(!output.status.success(), "{case} must fail");
+            assert!(
+                stderr(&output).to_lowercase().contains("certificate"),
+                "{case}: the error names the certificate problem: {}",
+                stderr(&output)
+            );
+        }
+    }
 }
