@@ -1,4 +1,4 @@
-//! Write kubectl plugins that run inside [krew-wasm](https://github.com/flavio/krew-wasm):
+//! Write kubectl plugins that run inside [krew-wasm](https://github.com/krew-wasm/krew-wasm):
 //! WebAssembly components started by kubectl as `kubectl-<name>`, talking to the
 //! cluster through the host.
 //!
