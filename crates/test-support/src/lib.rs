@@ -96,7 +96,7 @@ impl Fixtures {
 /// Guest packages built for both WASI targets.
 const FIXTURES_P1_AND_P2: &[&str] = &["hello", "exit-code", "sandbox-probe"];
 /// Guest packages that use `wasi:http` (WASI 0.2 only).
-const FIXTURES_P2_ONLY: &[&str] = &["decoder", "podwatch", "api-probe"];
+const FIXTURES_P2_ONLY: &[&str] = &["decoder", "podwatch", "api-probe", "kube-crud"];
 
 /// Builds `guest/` (once per process; cargo makes later builds in the same
 /// run no-ops) and returns where the files are.

@@ -647,3 +647,44 @@ fn the_kubeconfig_tls_settings_apply() {
         }
     }
 }
+
+#[test]
+fn kube_rs_api_verbs_work_from_a_plugin() {
+    let world = World::with_plugins(&["kube-crud"]);
+    let server = &world.server;
+    server.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "neighbour", "namespace": "team"}}));
+    world.write_kubeconfig(&server.kubeconfig_with_token("ctx"));
+    let out = world.kubectl_ok(&["kube-crud", "made-by-plugin", "-n", "team"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("CREATED made-by-plugin uid="), "{out}");
+    assert_eq!(
+        lines[1..],
+        [
+            "PATCHED step=patched extra=yes",
+            "GOT step=patched",
+            "LISTED made-by-plugin,neighbour",
+            "DELETED made-by-plugin",
+            "GONE made-by-plugin",
+        ],
+        "{out}"
+    );
+    // Each verb reached the server as the user, in the namespace from -n.
+    let verbs: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v1/namespaces/team/configmaps"))
+        .map(|r| format!("{} {}", r.method, r.user.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        verbs,
+        [
+            "POST alice",
+            "PATCH alice",
+            "GET alice",
+            "GET alice",
+            "DELETE alice",
+            "GET alice"
+        ]
+    );
+    assert!(server.get("configmaps", "team", "made-by-plugin").is_none());
+}
