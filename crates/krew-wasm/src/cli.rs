@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +47,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  krew-wasm run ./hello.wasm -- a b\n  \
             krew-wasm run ghcr.io/org/decoder:v1 -- secret my-tls")]
     Run(RunArgs),
+    /// Create a new plugin project (Rust, built as a WASI 0.2 component)
+    #[command(after_help = "Examples:\n  krew-wasm new my-pods\n  \
+            krew-wasm new my-pods --path plugins/my-pods --sdk ~/src/krew-wasm/guest/sdk")]
+    New(NewArgs),
     /// Print version information
     Version,
     /// Print a shell completion script
@@ -121,6 +125,19 @@ pub struct RunArgs {
     pub args: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Plugin name, run as `kubectl NAME`: lowercase letters, digits and inner dashes
+    pub name: String,
+    /// Directory to create; it must not exist or be empty (default: ./NAME)
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub path: Option<PathBuf>,
+    /// Depend on the krew-wasm-sdk crate in this directory (default: the SDK of the
+    /// source checkout krew-wasm was built from, else its git repository)
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::DirPath)]
+    pub sdk: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

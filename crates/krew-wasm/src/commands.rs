@@ -20,6 +20,8 @@ use crate::launch;
 use crate::output::{download_bar, human_size, print_table, short_digest, spinner};
 use crate::settings::{path_hint, store_root};
 
+mod scaffold;
+
 /// Exit code after Ctrl-C, as shells report SIGINT.
 const INTERRUPTED_EXIT_CODE: u8 = 130;
 
@@ -45,6 +47,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Rm(args) => rm(args).map(|()| ExitCode::SUCCESS),
         Command::Info(args) => info(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run(args),
+        Command::New(args) => scaffold::new(args).map(|()| ExitCode::SUCCESS),
         Command::Version => {
             let runtime = Runtime::new()?;
             println!("krew-wasm {}", env!("CARGO_PKG_VERSION"));

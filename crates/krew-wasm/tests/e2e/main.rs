@@ -5,6 +5,7 @@ mod api;
 mod atomicity;
 mod bad_input;
 mod kubectl;
+mod new;
 mod pull;
 mod registries;
 mod run;
