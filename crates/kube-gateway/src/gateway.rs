@@ -74,6 +74,9 @@ impl ApiGateway {
             Some(rest) if rest.starts_with('/') => rest,
             _ => path,
         };
+        if has_dot_segment(path) {
+            return Err(Refusal::DotSegment(path.to_string()));
+        }
         if let Some(action) = upgrade_action(path) {
             return Err(Refusal::Upgrade(action));
         }
@@ -181,6 +184,16 @@ fn is_credential(name: &HeaderName) -> bool {
         || name.as_str().starts_with("impersonate-")
 }
 
+/// Whether `path` has a `.` or `..` segment (also percent-encoded). Behind a
+/// path prefix (Rancher's `/k8s/clusters/c-1`), `..` would carry the user's
+/// credentials to the proxy's own API instead of the cluster's.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
 /// `exec`, `attach` or `portforward` when `path` is such a pod subresource.
 fn upgrade_action(path: &str) -> Option<String> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -232,6 +245,10 @@ enum Refusal {
     )]
     Credential(String),
     #[error(
+        "refused a request for {0}: paths with `.` or `..` segments could leave the cluster's API"
+    )]
+    DotSegment(String),
+    #[error(
         "refused `{0}`: exec, attach and port-forward need a connection upgrade (SPDY/WebSocket), which plugins cannot make"
     )]
     Upgrade(String),
@@ -254,6 +271,25 @@ mod tests {
         }
         for name in ["accept", "content-type", "user-agent"] {
             assert!(!is_credential(&HeaderName::from_static(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn dot_segments() {
+        for path in [
+            "/k8s/clusters/c-1/../../v3/tokens",
+            "/api/./v1",
+            "/api/%2E%2E/x",
+            "/api/.%2e/x",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/api/v1/namespaces/a/configmaps/my.config",
+            "/api/v1/pods..x",
+            "/",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
         }
     }
 
