@@ -688,3 +688,23 @@ fn kube_rs_api_verbs_work_from_a_plugin() {
     );
     assert!(server.get("configmaps", "team", "made-by-plugin").is_none());
 }
+
+#[test]
+fn multi_megabyte_responses_reach_the_plugin_whole() {
+    let world = World::with_plugins(&["decoder"]);
+    let server = &world.server;
+    // 4 MiB of bytes that are not UTF-8: about 5.6 MB of JSON on the wire.
+    let big: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8 | 0x80).collect();
+    server.apply(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "big", "namespace": "default"},
+        "data": {"blob": b64(&big), "note": b64(b"after the blob")}
+    }));
+    world.write_kubeconfig(&server.kubeconfig_with_token("ctx"));
+    let out = world.kubectl_ok(&["decoder", "secret", "big"]);
+    assert!(
+        out.contains(&format!("<binary, {} bytes>", big.len())),
+        "{out}"
+    );
+    assert!(out.contains("after the blob"), "{out}");
+}
