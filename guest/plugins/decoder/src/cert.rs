@@ -33,6 +33,10 @@ pub struct CertInfo {
 }
 
 /// A PEM block of a value that holds certificates.
+///
+/// The certificate variant is much the larger on 64-bit targets; a Secret holds a
+/// handful of blocks, so boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Block {
     /// A certificate, or why it could not be read.
