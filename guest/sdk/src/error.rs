@@ -11,12 +11,22 @@ use std::fmt;
 #[non_exhaustive]
 pub enum Error {
     /// There is no kubeconfig view: the host found no kubeconfig or no usable context.
+    /// In a native build: no kubeconfig file was found.
     NoKubeconfig,
     /// The kubeconfig view exists but could not be read or understood.
     View {
         /// The file that was read.
         path: String,
         /// What was wrong with it.
+        reason: String,
+    },
+    /// A native build's kubeconfig could not be read, or does not define what it or
+    /// the kubectl flags select (under krew-wasm the host reports this instead).
+    #[cfg(not(target_os = "wasi"))]
+    Kubeconfig {
+        /// The file, or `the kubeconfig` for a merged `KUBECONFIG` list.
+        path: String,
+        /// What was wrong.
         reason: String,
     },
     /// The host refused the request (`error-code.HTTP-request-denied`): the target was
@@ -53,7 +63,9 @@ pub enum Error {
     Decode(String),
     /// Reading or writing a body failed.
     Io(std::io::Error),
-    /// HTTP is not available: this build is not a WASI 0.2 component.
+    /// Not available in this build: the blocking [`crate::http`] helper needs a WASI 0.2
+    /// component (wasm32-wasip2); a native build reaches the cluster only through
+    /// `client()`, and reads no kubeconfig without the `kube` feature.
     Unsupported,
     /// An error from kube-rs that is not one of the above.
     #[cfg(feature = "kube")]
@@ -134,10 +146,18 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            #[cfg(target_os = "wasi")]
             Error::NoKubeconfig => f.write_str(
                 "no kubeconfig: krew-wasm found no kubeconfig with a usable context, so there is \
                  no cluster to talk to (set KUBECONFIG, or pass --kubeconfig FILE and --context NAME)",
             ),
+            #[cfg(not(target_os = "wasi"))]
+            Error::NoKubeconfig => f.write_str(
+                "no kubeconfig: KUBECONFIG names no existing file and ~/.kube/config does not \
+                 exist, so there is no cluster to talk to (set KUBECONFIG, or pass --kubeconfig FILE)",
+            ),
+            #[cfg(not(target_os = "wasi"))]
+            Error::Kubeconfig { path, reason } => write!(f, "kubeconfig {path}: {reason}"),
             Error::View { path, reason } => {
                 write!(f, "cannot read the kubeconfig view {path}: {reason}")
             }
@@ -155,8 +175,14 @@ impl fmt::Display for Error {
             Error::Api { message, .. } => f.write_str(message),
             Error::Decode(message) => write!(f, "cannot decode the response: {message}"),
             Error::Io(err) => write!(f, "{err}"),
+            #[cfg(target_os = "wasi")]
             Error::Unsupported => f.write_str(
                 "HTTP is only available to WASI 0.2 components (build the plugin for wasm32-wasip2)",
+            ),
+            #[cfg(not(target_os = "wasi"))]
+            Error::Unsupported => f.write_str(
+                "not available in a native build: krew_wasm_sdk::http works only inside krew-wasm \
+                 (wasm32-wasip2); natively, use krew_wasm_sdk::client() with the SDK's `kube` feature",
             ),
             #[cfg(feature = "kube")]
             Error::Kube(err) => write!(f, "{err}"),

@@ -76,6 +76,21 @@
 //! - Recommended for size, not required: `[profile.release]` with `opt-level = "z"`,
 //!   `lto = true`, `codegen-units = 1`, `panic = "abort"`, `strip = true`.
 //!
+//! # Native builds
+//!
+//! The same source also builds as an ordinary native `kubectl-<name>` binary
+//! (`cargo build --release --target x86_64-unknown-linux-gnu`, or your host's
+//! triple), to compare with, or to ship where krew-wasm is not installed. There
+//! [`view()`] and [`client()`] do what the krew-wasm host does for a plugin: load
+//! the real kubeconfig with kubectl's rules (`--kubeconfig`, else the `KUBECONFIG`
+//! list merged, else `~/.kube/config`) and apply `--context`, `--cluster`, `--user`
+//! and `-n/--namespace` from argv, which stay in argv; the client is kube-rs's own
+//! (rustls with ring, the kubeconfig's auth), and [`run`] uses an ordinary
+//! current-thread tokio runtime. The blocking [`http`] helper is krew-wasm only and
+//! returns [`Error::Unsupported`] natively, as do [`view()`] and every request
+//! without the `kube` feature. None of this reaches a wasm build: the native
+//! dependencies are target-specific.
+//!
 //! What the SDK hides: the wasi:http transport and its reactor (tokio cannot wait on
 //! a wasi pollable; the SDK waits in tokio's idle hook, see `reactor.rs`); the
 //! k8s-openapi version feature (the SDK enables `latest`; use the re-exported
@@ -92,6 +107,8 @@ mod view;
 mod wasi;
 mod yaml;
 
+#[cfg(all(feature = "kube", not(target_os = "wasi")))]
+mod native;
 #[cfg(all(feature = "kube", target_os = "wasi", target_env = "p2"))]
 mod reactor;
 #[cfg(feature = "kube")]

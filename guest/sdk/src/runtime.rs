@@ -1,14 +1,14 @@
 //! The async side: a current-thread tokio runtime wired to the SDK's wasi:io
 //! reactor, [`run`] to drive a plugin's async main on it, and [`client`] for a
-//! `kube::Client` whose transport is wasi:http.
+//! `kube::Client` whose transport is wasi:http (natively: kube-rs's own).
 
 use std::error::Error as StdError;
 use std::future::Future;
 
 use crate::error::{Error, Result};
-use crate::transport;
 
-/// A current-thread tokio runtime (with timers) that can wait on wasi:http.
+/// A current-thread tokio runtime (with timers) that can wait on wasi:http; in a
+/// native build, an ordinary one with timers and I/O.
 ///
 /// [`run`] builds one for you; build your own only to call `block_on` yourself.
 /// A multi-thread runtime is not possible on wasm32-wasip2, and a runtime built
@@ -16,12 +16,16 @@ use crate::transport;
 /// whole thread.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_current_thread();
+    #[cfg(target_os = "wasi")]
     builder.enable_time();
     #[cfg(all(target_os = "wasi", target_env = "p2"))]
     {
         crate::reactor::mark_hooked();
         builder.on_thread_park(crate::reactor::park);
     }
+    // Natively kube-rs's hyper client needs tokio's I/O driver too.
+    #[cfg(not(target_os = "wasi"))]
+    builder.enable_all();
     builder.build()
 }
 
@@ -54,13 +58,22 @@ where
 ///
 /// Call it inside [`run`] (the client spawns a task on the runtime). It fails with
 /// [`Error::NoKubeconfig`] when the host gave no kubeconfig view.
+///
+/// In a native build it is kube-rs's own client (rustls, kubeconfig auth) for the
+/// cluster, user and namespace that the real kubeconfig and argv's kubectl flags
+/// select, as krew-wasm would have selected them (see [`crate::view()`]).
 pub fn client() -> Result<kube::Client> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(Error::other(
             "krew_wasm_sdk::client() must be called inside krew_wasm_sdk::run(async { … })",
         ));
     }
-    let view = crate::view()?;
-    let service = transport::service(view.server_uri().clone());
-    Ok(kube::Client::new(service, view.namespace()))
+    #[cfg(not(target_os = "wasi"))]
+    return crate::native::client();
+    #[cfg(target_os = "wasi")]
+    {
+        let view = crate::view()?;
+        let service = crate::transport::service(view.server_uri().clone());
+        Ok(kube::Client::new(service, view.namespace()))
+    }
 }

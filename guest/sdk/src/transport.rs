@@ -7,21 +7,26 @@
 //! wstd's own single-threaded executor. Waiting happens in the SDK's reactor
 //! ([`crate::reactor`]), which tokio drives from its idle hook.
 //!
+//! Only the WASI builds send through it; a native build's `kube::Client` is kube-rs's
+//! own (`native.rs`), and [`ResponseBody`] merely exists there, never built.
+//!
 //! Streaming: the request body is written frame by frame as kube-rs yields it; the
 //! response head is returned as soon as the host has it, and every body poll hands
 //! out whatever bytes have arrived, so a watch delivers each event as it comes.
 
-use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response};
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::{Frame, SizeHint};
 
 use crate::error::{Error, Result};
+#[cfg(target_os = "wasi")]
+use http::{Request, Response};
 
 /// The kube-rs service: resolves each request against `server` and sends it.
+/// WASI only: a native build's client has kube-rs's own hyper stack.
+#[cfg(target_os = "wasi")]
 pub(crate) fn service(
     server: http::Uri,
 ) -> impl tower::Service<
@@ -60,9 +65,11 @@ impl http_body::Body for ResponseBody {
 }
 
 /// Drives a request body to its end, yielding each data frame.
+#[cfg(target_os = "wasi")]
 async fn next_data(body: &mut kube::client::Body) -> Option<Result<Bytes>> {
+    use http_body::Body as _;
     loop {
-        let frame = poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await?;
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await?;
         match frame {
             Ok(frame) => match frame.into_data() {
                 Ok(data) => return Some(Ok(data)),
@@ -249,19 +256,18 @@ mod imp {
     use std::task::{Context, Poll};
 
     use bytes::Bytes;
-    use http::{Request, Response};
     use http_body::Frame;
 
-    use super::ResponseBody;
-    use crate::error::{Error, Result};
+    use crate::error::Result;
 
+    #[cfg(target_os = "wasi")]
     pub(super) async fn send(
-        _request: Request<kube::client::Body>,
+        _request: http::Request<kube::client::Body>,
         _server: http::Uri,
-    ) -> Result<Response<ResponseBody>> {
-        // Keeps `next_data` used on every target.
+    ) -> Result<http::Response<super::ResponseBody>> {
+        // Keeps `next_data` used on wasip1 (no wasi:http there).
         let _ = super::next_data;
-        Err(Error::Unsupported)
+        Err(crate::error::Error::Unsupported)
     }
 
     /// Without wasi:http no body is ever opened.

@@ -5,7 +5,12 @@
 //! The host has already applied `--kubeconfig`, `--context`, `--cluster`, `--user`
 //! and `-n/--namespace` from the plugin's argv, so the view *is* the selection:
 //! a plugin never needs to re-implement kubectl's loading rules.
+//!
+//! In a native build (not WASI) there is no host: [`view()`] then describes the
+//! selection the SDK makes itself from the real kubeconfig, with the same rules
+//! and flags (`native.rs`, feature `kube`).
 
+#[cfg(target_os = "wasi")]
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
@@ -116,6 +121,39 @@ impl KubeconfigView {
         })
     }
 
+    /// A view from its parts, for a native build's own selection (`native.rs`):
+    /// `server` must be an absolute URL, a trailing `/` is dropped, an empty
+    /// namespace is none. (`parse` checks the same inline: sharing a helper costs
+    /// every wasm plugin a few hundred bytes at opt-level "z".)
+    #[cfg(all(feature = "kube", not(target_os = "wasi")))]
+    pub(crate) fn new(
+        context: String,
+        cluster: String,
+        user: String,
+        namespace: Option<String>,
+        server: &str,
+        tls_server_name: Option<String>,
+    ) -> std::result::Result<Self, String> {
+        let server = server.trim_end_matches('/').to_string();
+        let server_uri: http::Uri = server
+            .parse()
+            .map_err(|e| format!("the cluster's server {server:?} is not a URL: {e}"))?;
+        if server_uri.scheme().is_none() || server_uri.authority().is_none() {
+            return Err(format!(
+                "the cluster's server {server:?} needs a scheme and a host (https://host:port)"
+            ));
+        }
+        Ok(KubeconfigView {
+            context,
+            cluster,
+            user,
+            namespace: namespace.filter(|n| !n.is_empty()),
+            server,
+            server_uri,
+            tls_server_name,
+        })
+    }
+
     /// The selected context's name (`current-context`).
     pub fn context(&self) -> &str {
         &self.context
@@ -157,7 +195,13 @@ impl KubeconfigView {
     }
 }
 
-/// The view of this run, read once from `$KUBECONFIG` and kept.
+/// The view of this run, read once and kept: from `$KUBECONFIG` under krew-wasm;
+/// in a native build, the cluster, context, user and namespace that the real
+/// kubeconfig and argv's kubectl flags select (kubectl's rules).
+///
+/// A native build without the `kube` feature has no kubeconfig loader and fails
+/// with [`Error::Unsupported`].
+#[cfg(target_os = "wasi")]
 pub fn view() -> Result<&'static KubeconfigView> {
     static VIEW: OnceLock<KubeconfigView> = OnceLock::new();
     if let Some(view) = VIEW.get() {
@@ -165,6 +209,20 @@ pub fn view() -> Result<&'static KubeconfigView> {
     }
     let loaded = KubeconfigView::load()?;
     Ok(VIEW.get_or_init(|| loaded))
+}
+
+/// The view of this run, read once and kept: from `$KUBECONFIG` under krew-wasm;
+/// in a native build, the cluster, context, user and namespace that the real
+/// kubeconfig and argv's kubectl flags select (kubectl's rules).
+///
+/// A native build without the `kube` feature has no kubeconfig loader and fails
+/// with [`Error::Unsupported`].
+#[cfg(not(target_os = "wasi"))]
+pub fn view() -> Result<&'static KubeconfigView> {
+    #[cfg(feature = "kube")]
+    return crate::native::view();
+    #[cfg(not(feature = "kube"))]
+    return Err(Error::Unsupported);
 }
 
 #[cfg(test)]
