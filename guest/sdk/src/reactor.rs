@@ -5,13 +5,25 @@
 //! moment: the runtime from [`crate::runtime`] calls [`park`] through
 //! `on_thread_park`, just before tokio would put the thread to sleep. There the
 //! reactor blocks in `wasi:io/poll.poll` on every registered pollable and wakes the
-//! tasks whose pollable is ready. tokio (1.47+) then sees pending work, polls its
-//! timer driver without blocking, and runs the woken tasks.
+//! tasks whose pollable is ready. tokio then sees pending work, polls its timer
+//! driver without blocking, and runs the woken tasks. That driver poll is why the
+//! SDK needs tokio 1.52.4 or later: before tokio#8222, work scheduled by the hook
+//! made the scheduler skip its driver, so while a request was pending (the hook
+//! always wakes someone) tokio's timers, a `timeout` around the request included,
+//! could stall.
+//!
+//! A ready pollable is never missed: `poll` returns at once for one that became
+//! ready before the call. Measured on a 1,000-pod list (600 KB of JSON): about ten
+//! parks, each returning when its pollable is ready; the response head waits on
+//! the host (its TLS handshake), the body parks wait tens to hundreds of
+//! microseconds for the next frame.
 //!
 //! tokio timers are invisible to the reactor, so a single wait is capped at
 //! [`TIMER_SLICE`]; when the cap passes with no I/O ready, every waiter is woken
 //! (spuriously: it re-checks and waits again) so that tokio gets to fire its timers.
-//! An idle watch therefore costs one cheap wake-up per slice.
+//! An idle watch therefore costs one cheap wake-up per slice, and a tokio timer that
+//! falls due while a request is pending fires up to one slice late. I/O is not
+//! delayed by the cap: it only bounds how long the reactor ignores tokio's timers.
 //!
 //! A [`Wait`] polled outside such a runtime (say under `#[tokio::main]`) falls back
 //! to blocking the thread on its pollable: slower when several requests overlap,
