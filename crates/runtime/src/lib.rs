@@ -32,6 +32,8 @@
 //! and WASI preview-1 modules (`_start`). This crate knows nothing of
 //! registries or of the store's layout.
 
+mod linking;
+
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -389,10 +391,7 @@ impl Runtime {
     }
 
     fn command_pre(&self, component: &Component) -> Result<CommandPre<Host>, RuntimeError> {
-        let mut linker = wasmtime::component::Linker::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        let linker = linking::linker_for(&self.engine, component)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(component).map_err(|e| {
             RuntimeError::NotACommand(format!(
@@ -423,6 +422,12 @@ impl WasiHttpView for Host {
             table: &mut self.table,
             hooks: &mut *self.http,
         }
+    }
+}
+
+impl wasmtime_wasi_io::IoView for Host {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 
