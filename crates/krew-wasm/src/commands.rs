@@ -471,7 +471,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         .with_context(|| format!("{} is not a runnable plugin", args.target))?;
     let mut argv = vec![program];
     argv.extend(args.args);
-    launch::run_to_exit_code(&runtime, &plugin, &name, argv)
+    let store = Store::new(crate::settings::store_root()?);
+    launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv)
 }
 
 /// Downloads a plugin into memory, verified, without touching the store.

@@ -2,7 +2,9 @@
 //!
 //! This is the start-up path a user waits on at every `kubectl <name>`: read
 //! one small receipt, memory-map the precompiled artifact, run. It takes no
-//! lock and writes nothing unless the artifact must be rebuilt.
+//! lock and writes nothing unless the artifact must be rebuilt or the
+//! kubeconfig view is new (views are kept by content, see
+//! [`Store::view_dir`]).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -55,7 +57,7 @@ pub fn wrapper_main(
                 _ => return Err(first),
             },
         };
-        run_to_exit_code(&runtime, &plugin, name.as_str(), argv)
+        run_to_exit_code(&runtime, &store, &plugin, name.as_str(), argv)
     })();
     result.unwrap_or_else(|err| {
         eprintln!("krew-wasm: error: {err:#}");
@@ -109,6 +111,7 @@ const VIEW_DIR_IN_GUEST: &str = "/krew-wasm";
 /// exit code.
 pub fn run_to_exit_code(
     runtime: &Runtime,
+    store: &Store,
     plugin: &Plugin,
     name: &str,
     argv: Vec<String>,
@@ -119,22 +122,20 @@ pub fn run_to_exit_code(
     );
     let flags = KubectlFlags::from_args(argv.get(1..).unwrap_or_default());
     let selection = Selection::load(&flags, &KubeconfigSources::from_env());
-    // The view lives in a private temporary directory for the length of the
-    // run, and the plugin sees only that directory, read-only.
-    let view_dir = match &selection {
-        Ok(selection) => Some(write_view(selection)?),
-        Err(e) => {
-            log::debug!("no kubeconfig view for this run: {e}");
-            None
-        }
-    };
     let mut read_only_dirs = Vec::new();
-    if let Some(dir) = &view_dir {
-        read_only_dirs.push((dir.path().to_path_buf(), VIEW_DIR_IN_GUEST.to_string()));
-        env.push((
-            "KUBECONFIG".into(),
-            format!("{VIEW_DIR_IN_GUEST}/kubeconfig"),
-        ));
+    match &selection {
+        // The plugin sees the view's directory only, read-only.
+        Ok(selection) => {
+            let dir = store
+                .view_dir("kubeconfig", selection.view_json().as_bytes())
+                .context("writing the kubeconfig view")?;
+            read_only_dirs.push((dir, VIEW_DIR_IN_GUEST.to_string()));
+            env.push((
+                "KUBECONFIG".into(),
+                format!("{VIEW_DIR_IN_GUEST}/kubeconfig"),
+            ));
+        }
+        Err(e) => log::debug!("no kubeconfig view for this run: {e}"),
     }
     let invocation = Invocation {
         argv,
@@ -147,7 +148,6 @@ pub fn run_to_exit_code(
         .build()
         .context("starting the async runtime")?;
     let exit = tokio.block_on(runtime.run(plugin, invocation));
-    drop(view_dir);
     let exit = exit?;
     // Leave the async runtime, the store and the engine to the OS rather
     // than tearing them down: the process is done, and a user waits on it.
@@ -165,16 +165,6 @@ pub fn run_to_exit_code(
             ExitCode::from(TRAP_EXIT_CODE)
         }
     })
-}
-
-fn write_view(selection: &Selection) -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("krew-wasm-view-")
-        .tempdir()
-        .context("creating a directory for the kubeconfig view")?;
-    std::fs::write(dir.path().join("kubeconfig"), selection.view_yaml())
-        .context("writing the kubeconfig view")?;
-    Ok(dir)
 }
 
 /// WASI arguments are strings: refuse non-UTF-8 ones clearly rather than

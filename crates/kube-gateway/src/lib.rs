@@ -6,7 +6,7 @@
 //!   `--user` and `-n`/`--namespace` from the plugin's argv (they stay there
 //!   for the plugin too);
 //! - [`Selection::load`] applies kubectl's loading rules to pick the cluster,
-//!   user and namespace, and [`Selection::view_yaml`] writes the
+//!   user and namespace, and [`Selection::view_json`] writes the
 //!   credential-free kubeconfig view the plugin reads;
 //! - [`ApiGateway`] is the `wasi:http` hook: a request reaches the network
 //!   only if its scheme, host and port are the selected API server's and it
@@ -18,7 +18,7 @@
 //! use krew_wasm_kube_gateway::{ApiGateway, KubeconfigSources, KubectlFlags, Selection};
 //! let argv = ["secret", "tls", "-n", "prod"];
 //! let selection = Selection::load(&KubectlFlags::from_args(&argv), &KubeconfigSources::from_env());
-//! let view = selection.as_ref().map(Selection::view_yaml).ok(); // for the plugin's /krew-wasm/kubeconfig
+//! let view = selection.as_ref().map(Selection::view_json).ok(); // for the plugin's /krew-wasm/kubeconfig
 //! let gateway = ApiGateway::new("decoder", selection);           // for the runtime's wasi:http
 //! ```
 //!

@@ -165,7 +165,11 @@ impl Selection {
     /// The kubeconfig view the plugin reads: this selection's cluster,
     /// context and user, and not one credential. Built from a type that has
     /// no field able to hold a secret.
-    pub fn view_yaml(&self) -> String {
+    ///
+    /// Written as JSON, which is YAML too: kubectl, kube-rs, client-go and
+    /// the SDK all read it, and it costs a tenth of what a YAML serializer
+    /// does on every plugin start (140 k instructions, callgrind).
+    pub fn view_json(&self) -> String {
         let view = View {
             api_version: "v1",
             kind: "Config",
@@ -191,11 +195,8 @@ impl Selection {
                 user: ViewUser {},
             }],
         };
-        // Serialising plain strings cannot fail; fall back to JSON (also
-        // valid YAML) rather than panic if it ever does.
-        serde_saphyr::to_string(&view)
-            .or_else(|_| serde_json::to_string_pretty(&view))
-            .unwrap_or_default()
+        // Serialising plain strings into a String cannot fail.
+        serde_json::to_string_pretty(&view).unwrap_or_default()
     }
 }
 
@@ -389,7 +390,7 @@ users:
             let flags = KubectlFlags::from_args(&["--context", context]);
             let view = Selection::load(&flags, &sources_with(&[&first]))
                 .unwrap()
-                .view_yaml();
+                .view_json();
             for secret in [
                 "dev-secret-token",
                 "get-token",
@@ -417,7 +418,7 @@ users:
         let flags = KubectlFlags::from_args(&["--context", "prod"]);
         let view = Selection::load(&flags, &sources_with(&[&first]))
             .unwrap()
-            .view_yaml();
+            .view_json();
         let parsed = Kubeconfig::from_yaml(&view).unwrap();
         let cluster = parsed.clusters[0].cluster.clone().unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@
 //! blobs/sha256/<hex>               wasm, content-addressed, read-only
 //! receipts/<name>.json             what was installed from where (see Receipt)
 //! cache/<engine>/<hex>.cwasm       precompiled artifacts, keyed by engine compatibility hash
+//! views/<hex>/kubeconfig           credential-free kubeconfig views given to runs, by content
 //! tmp/                             downloads in progress
 //! lock                             advisory lock held by mutating commands
 //! ```

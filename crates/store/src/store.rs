@@ -146,6 +146,43 @@ impl Store {
             .join(format!("{hex}.cwasm"))
     }
 
+    /// `views/<hex>/`: a read-only directory holding one file, `file_name`,
+    /// with `content`, for plugin runs to be given (the kubeconfig view).
+    ///
+    /// Directories are named by the SHA-256 of the content, so every run that
+    /// needs the same content shares one, written once: a run reads no more
+    /// than whether it exists, and leaves nothing behind when it is killed.
+    /// Runs take no lock; two of them writing the same directory both stage it
+    /// apart and rename it into place, and the loser keeps the winner's.
+    pub fn view_dir(&self, file_name: &str, content: &[u8]) -> Result<PathBuf, StoreError> {
+        let views = self.root.join("views");
+        let digest = sha256_digest(content);
+        let dir = views.join(digest.trim_start_matches("sha256:"));
+        if dir.join(file_name).is_file() {
+            return Ok(dir);
+        }
+        fs::create_dir_all(&views).map_err(io_err("creating", &views))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&views)
+            .map_err(io_err("creating a directory in", &views))?;
+        let file = staging.path().join(file_name);
+        fs::write(&file, content).map_err(io_err("writing", &file))?;
+        match fs::rename(staging.path(), &dir) {
+            Ok(()) => {
+                // Renamed away: nothing is left for the guard to remove.
+                let _ = staging.keep();
+                Ok(dir)
+            }
+            Err(_) if dir.join(file_name).is_file() => Ok(dir),
+            Err(e) => Err(StoreError::Io {
+                action: "renaming into place",
+                path: dir,
+                source: e,
+            }),
+        }
+    }
+
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
@@ -502,6 +539,15 @@ impl Store {
                 remove(&path);
             }
         }
+        // Views are a few hundred bytes each and may be in use by a running
+        // plugin (a watch can run for days), so only staging leftovers go.
+        for path in entries(&self.root.join("views")) {
+            if is_stale_temp(&path)
+                && let Err(e) = fs::remove_dir_all(&path)
+            {
+                log::warn!("removing {}: {e}", path.display());
+            }
+        }
         for path in entries(&self.tmp_dir()) {
             if path.is_file() && is_older_than(&path, STALE_STAGING_AGE) {
                 remove(&path);
@@ -799,6 +845,29 @@ mod tests {
         );
         assert!(store.blob_is_intact(&sha256_digest(WASM_A)));
         assert!(store.entries().unwrap()[0].problems.is_empty());
+    }
+
+    #[test]
+    fn views_are_shared_by_content_and_leave_no_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let first = store.view_dir("kubeconfig", b"view one").unwrap();
+        assert_eq!(fs::read(first.join("kubeconfig")).unwrap(), b"view one");
+        assert_eq!(store.view_dir("kubeconfig", b"view one").unwrap(), first);
+        let second = store.view_dir("kubeconfig", b"view two").unwrap();
+        assert_ne!(second, first);
+        assert_eq!(fs::read(second.join("kubeconfig")).unwrap(), b"view two");
+        let mut names: Vec<_> = list_dir(&dir.path().join("views"))
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names.iter().all(|n| n.len() == 64 && !n.starts_with('.')),
+            "{names:?}"
+        );
     }
 
     #[test]
