@@ -10,7 +10,8 @@ Every measurement appends one JSON record to $BENCH_WORK/results.jsonl;
   report.py single ROW WHAT OURS INDEX FILE...         command INDEX of the rounds alone
   report.py rss ROW WHAT RUNS OURS BASE -- CMD_OURS -- CMD_BASE
   report.py size ROW WHAT BUDGET OURS FILE [BASE BASE_FILE]
-  report.py machine OUT_JSON quick|full NAME=COMMAND...   the machine, commit and tool versions
+  report.py machine OUT_JSON quick|full built|prebuilt NAME=COMMAND...
+                                                       the machine, commit and tool versions
   report.py render MACHINE_JSON [RESULTS_MD]
 
 BUDGET is `diff<=MS` (ours at most MS milliseconds above the baseline),
@@ -238,15 +239,18 @@ def render(machine_file, results_md=None):
     print(console_table(records))
     print(f"\n{machine['date']}, commit {machine['commit']}; {machine['cpu']}, {machine['cores']} cores, "
           f"kernel {machine['kernel']}; load average {' '.join(machine['load_before'])} before, "
-          f"{' '.join(machine['load_after'])} after" + ("; QUICK run (few samples)" if machine["quick"] else ""))
+          f"{' '.join(machine['load_after'])} after" + ("; QUICK run (few samples)" if machine["quick"] else "")
+          + ("; binaries from an earlier build (--no-build)" if machine["prebuilt"] else ""))
     if not results_md:
         return
+    prebuilt = (" (but with --no-build: the binaries are those of an earlier build, which may"
+                " not match this commit)" if machine["prebuilt"] else "")
     tools = "\n".join(f"- {name}: {version}" for name, version in machine["tools"].items())
     with open(results_md, "w") as f:
         f.write(f"""# Benchmark results
 
 Written by `bench/run`{' --quick (few samples: indicative only)' if machine['quick'] else ''} on
-{machine['date']}, commit `{machine['commit']}`. Run it again to replace this file.
+{machine['date']}, commit `{machine['commit']}`{prebuilt}. Run it again to replace this file.
 
 Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory']} memory, kernel
 {machine['kernel']}. Load average (1, 5, 15 min) {' '.join(machine['load_before'])} before
@@ -274,8 +278,10 @@ Tools:
     print(f"wrote {os.path.relpath(results_md)}")
 
 
-def machine(out, quick, *tool_commands):
-    """Writes the machine description; tool_commands are `name=command line`."""
+def machine(out, quick, built, *tool_commands):
+    """Writes the machine description; tool_commands are `name=command line`.
+    `built`: the binaries were built by this run from the working tree;
+    `prebuilt`: they are whatever an earlier build left (bench/run --no-build)."""
     def run(cmd):
         """The first line a command prints, or `?` when it fails."""
         try:
@@ -301,6 +307,7 @@ def machine(out, quick, *tool_commands):
         "kernel": os.uname().release,
         "load_before": open("/proc/loadavg").read().split()[:3],
         "quick": quick == "quick",
+        "prebuilt": built == "prebuilt",
         "tools": {spec.split("=", 1)[0]: run(spec.split("=", 1)[1]) for spec in tool_commands},
     }, open(out, "w"), indent=1)
 
