@@ -466,12 +466,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let wasm = block_on_interruptible(fetch_to_memory(&reference, &options))?;
         (format!("kubectl-{name}"), wasm, name)
     };
-    let plugin = runtime
-        .compile(&wasm)
+    let store = Store::new(crate::settings::store_root()?);
+    let plugin = launch::load_uninstalled(&runtime, &store, &wasm)
         .with_context(|| format!("{} is not a runnable plugin", args.target))?;
     let mut argv = vec![program];
     argv.extend(args.args);
-    let store = Store::new(crate::settings::store_root()?);
     launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv)
 }
 

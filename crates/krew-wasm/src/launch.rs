@@ -96,8 +96,38 @@ pub fn load_installed(runtime: &Runtime, store: &Store, receipt: &Receipt) -> Re
             receipt.source
         );
     }
-    let precompiled = runtime.precompile(&wasm)?;
-    if let Err(e) = store.write_artifact(&engine, &receipt.digest, &precompiled.bytes) {
+    compile_and_cache(runtime, store, &receipt.digest, &wasm)
+}
+
+/// A plugin from wasm bytes that are not installed (`krew-wasm run FILE|REF`):
+/// its precompiled artifact from the cache when an earlier run made one (the
+/// cache is keyed by the bytes' digest, as wasmtime's own cache is), else
+/// compiled now and cached for the next run. The next `pull` or `rm`
+/// collects artifacts that no receipt names.
+pub fn load_uninstalled(runtime: &Runtime, store: &Store, wasm: &[u8]) -> Result<Plugin> {
+    let kind = WasmKind::detect(wasm)?;
+    let digest = sha256_digest(wasm);
+    let artifact = store.artifact_path(&runtime.compatibility_hash(), &digest);
+    match runtime.load_precompiled_file(kind, &artifact) {
+        Ok(plugin) => Ok(plugin),
+        Err(e) => {
+            log::debug!("no usable precompiled artifact, compiling: {e}");
+            compile_and_cache(runtime, store, &digest, wasm)
+        }
+    }
+}
+
+/// Compiles `wasm` and writes its artifact to the cache; a failed write only
+/// costs the next run a compilation.
+fn compile_and_cache(
+    runtime: &Runtime,
+    store: &Store,
+    digest: &str,
+    wasm: &[u8],
+) -> Result<Plugin> {
+    let precompiled = runtime.precompile(wasm)?;
+    if let Err(e) = store.write_artifact(&runtime.compatibility_hash(), digest, &precompiled.bytes)
+    {
         log::warn!("could not cache the precompiled plugin: {e}");
     }
     Ok(runtime.load_precompiled_bytes(precompiled.kind, &precompiled.bytes)?)

@@ -12,10 +12,30 @@ fn runs_local_components_and_modules() {
         let out = sandbox.ok(&["run", wasm.to_str().unwrap(), "--", "a", "b c"]);
         assert_eq!(out, hello_output(&["a", "b c"]), "{}", wasm.display());
     }
-    assert!(
-        !sandbox.root().exists(),
-        "running a local file must not create a store"
-    );
+    assert_installs_nothing(&sandbox);
+    // What it compiled is cached by digest, so the next run of the same
+    // bytes starts from the precompiled artifact, as an installed plugin does.
+    let cached: Vec<_> = std::fs::read_dir(sandbox.root().join("cache"))
+        .unwrap()
+        .flat_map(|engine| std::fs::read_dir(engine.unwrap().path()).unwrap())
+        .map(|artifact| artifact.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for wasm in [fixtures().p2("hello"), fixtures().p1("hello")] {
+        let digest = test_support::sha256_digest(&std::fs::read(&wasm).unwrap());
+        let artifact = format!("{}.cwasm", digest.trim_start_matches("sha256:"));
+        assert!(cached.contains(&artifact), "{artifact} not in {cached:?}");
+    }
+}
+
+/// `run` installs nothing: no receipt, link or blob, and `list` shows nothing.
+fn assert_installs_nothing(sandbox: &Sandbox) {
+    for dir in ["receipts", "bin", "blobs"] {
+        assert!(
+            !sandbox.root().join(dir).exists(),
+            "run must not install anything, but it created {dir}/"
+        );
+    }
+    assert!(sandbox.list_json().is_empty());
 }
 
 #[test]
@@ -158,10 +178,7 @@ fn runs_a_plugin_from_a_registry_without_installing_it() {
     let sandbox = Sandbox::new();
     let out = sandbox.ok(&["run", &reference, "--", "remote"]);
     assert_eq!(out, hello_output(&["remote"]));
-    assert!(
-        !sandbox.root().exists(),
-        "run REF must not install anything"
-    );
+    assert_installs_nothing(&sandbox);
 }
 
 #[test]
