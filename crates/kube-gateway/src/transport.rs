@@ -24,9 +24,13 @@ pub(crate) type Transport = BoxCloneSyncService<Request<WasiBody>, Response<Inco
 /// URI, authentication (token, token file, exec plugins with refresh, basic)
 /// and extra-header (impersonation) layers.
 pub(crate) fn build(config: &kube::Config) -> Result<Transport, String> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // kube-rs builds its TLS configuration with the process's provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut http = HttpConnector::new();
     http.enforce_http(false);
+    // Like client-go: otherwise a request written right after the TLS
+    // Finished message waits for its ACK (up to the server's delayed ACK).
+    http.set_nodelay(true);
     http.set_connect_timeout(config.connect_timeout);
     match config.proxy_url.as_ref() {
         None => stack(config, http),

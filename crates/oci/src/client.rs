@@ -451,6 +451,8 @@ fn build_client(
     options: &RegistryOptions,
     plain_http: bool,
 ) -> Result<oci_client::Client, OciError> {
+    // reqwest (under oci-client) takes the process's rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut extra_root_certificates = Vec::new();
     for path in &options.ca_files {
         let data = std::fs::read(path).map_err(|source| OciError::CaFile {
