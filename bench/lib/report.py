@@ -4,10 +4,10 @@
 Every measurement appends one JSON record to $BENCH_WORK/results.jsonl;
 `render` turns the records into the table on stdout and bench/RESULTS.md.
 
-  report.py timing ROW WHAT BUDGET OURS BASE FILE...   hyperfine JSON files, one per
-                                                       alternating round: results[0] is
-                                                       ours, results[1] the baseline
-  report.py single ROW WHAT OURS INDEX FILE...         command INDEX of the rounds alone
+  report.py timing ROW WHAT BUDGET OURS BASE I,J FILE...
+                                                       hyperfine JSON files, one per
+                                                       alternating round: results[I] is
+                                                       ours, results[J] the baseline
   report.py rss ROW WHAT RUNS OURS BASE -- CMD_OURS -- CMD_BASE
   report.py size ROW WHAT BUDGET OURS FILE [BASE BASE_FILE]
   report.py machine OUT_JSON quick|full built|prebuilt NAME=COMMAND...
@@ -77,9 +77,10 @@ def hyperfine_samples(files, index):
     return wall, statistics.mean(cpu)
 
 
-def timing(row, what, budget, ours_label, base_label, *files):
-    ours, ours_cpu = hyperfine_samples(files, 0)
-    base, base_cpu = hyperfine_samples(files, 1)
+def timing(row, what, budget, ours_label, base_label, indexes, *files):
+    ours_index, base_index = (int(i) for i in indexes.split(","))
+    ours, ours_cpu = hyperfine_samples(files, ours_index)
+    base, base_cpu = hyperfine_samples(files, base_index)
     m_ours, m_base = statistics.median(ours), statistics.median(base)
     interval = median_difference_interval(ours, base)
     append({
@@ -87,15 +88,6 @@ def timing(row, what, budget, ours_label, base_label, *files):
         "ours": m_ours, "base": m_base, "interval": interval, "samples": len(ours), "rounds": len(files),
         "cpu": [ours_cpu, base_cpu], "budget": budget,
         "pass": verdict(budget, m_ours, m_base, interval),
-    })
-
-
-def single(row, what, ours_label, index, *files):
-    samples, cpu = hyperfine_samples(files, int(index))
-    append({
-        "row": row, "what": what, "unit": "ms", "ours_label": ours_label, "base_label": None,
-        "ours": statistics.median(samples), "samples": len(samples), "rounds": len(files),
-        "cpu": [cpu, None], "budget": "-", "pass": None,
     })
 
 
@@ -313,7 +305,7 @@ def machine(out, quick, built, *tool_commands):
 
 
 if __name__ == "__main__":
-    commands = {"timing": timing, "single": single, "rss": rss, "size": size, "render": render,
+    commands = {"timing": timing, "rss": rss, "size": size, "render": render,
                 "machine": machine}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         raise SystemExit(__doc__)
