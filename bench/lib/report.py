@@ -213,7 +213,7 @@ def markdown_table(records):
 def compared(records):
     lines = []
     for r in records:
-        what = f"krew-wasm: {r['ours_label']}"
+        what = f"ours: {r['ours_label']}"
         if r.get("base_label"):
             what += f"; baseline: {r['base_label']}"
         if "samples" in r:
@@ -256,8 +256,9 @@ Times are medians of wall-clock samples pooled over the rounds; the
 interval is a 95% bootstrap interval of the difference of the medians. CPU
 diff is the difference of mean user+system time, which other load on the
 machine does not inflate. Memory is the median peak resident set size
-(`ru_maxrss`). `equal` passes when the interval includes zero or the
-difference is within {EQUAL_TOLERANCE:.0%} of the baseline.
+(GNU time's `%M`). Budgets are DESIGN.md's (Performance budget); `equal`
+passes when the interval includes zero or the difference is within
+{EQUAL_TOLERANCE:.0%} of the baseline.
 
 What each row compares:
 
