@@ -75,6 +75,18 @@
 //!   runtime of your own, HTTP still works but each wait blocks the thread.
 //! - Recommended for size, not required: `[profile.release]` with `opt-level = "z"`,
 //!   `lto = true`, `codegen-units = 1`, `panic = "abort"`, `strip = true`.
+//!   `"z"` costs speed where a plugin reads a lot: decoding a 1,000-pod list (600 KB
+//!   of JSON) took 7.4 ms at `"z"`, 4.6 ms at `"s"` (+13% size) and 4.3 ms at `3`
+//!   (+60%), the same as a native build at the same level; start-up did not change.
+//!
+//! # Performance
+//!
+//! A plugin's own code runs about as fast as the same code built natively (wasmtime
+//! compiles it ahead of time at install); what differs is the host around it. Two
+//! habits keep it that way: write output in one piece (a `String`, or a
+//! `BufWriter` around `stdout().lock()`), since every line a line-buffered
+//! `println!` flushes is a call into the host; and make requests from [`run`]'s
+//! runtime, whose reactor never delays I/O (see `reactor.rs`).
 //!
 //! # Native builds
 //!
