@@ -298,7 +298,11 @@ impl Runtime {
             .envs(&invocation.env)
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            // The plugin's file reads (its kubeconfig view) run inline on
+            // this thread, which waits for the guest anyway, instead of
+            // through tokio's blocking pool: view() 0.45 ms -> 0.14 ms.
+            .allow_blocking_current_thread(true);
         for (host, guest) in &invocation.read_only_dirs {
             builder
                 .preopened_dir(host, guest, FsPerms::ReadOnly)
