@@ -1,6 +1,6 @@
 //! `kube-api-serve --kubeconfig PATH [--pods N]`: the test Kubernetes API
 //! server ([`test_support::KubeApiServer`]) as a process, for benchmarks
-//! (`bench/api.sh`) and manual experiments with real `kubectl`.
+//! (`bench/run`) and manual experiments with real `kubectl`.
 //!
 //! It loads the fixtures (namespace `bench`; Secret `bench/web-tls` holding
 //! a two-certificate PEM bundle, its key and two plain values; with
