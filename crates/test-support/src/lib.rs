@@ -78,7 +78,8 @@ pub struct Fixtures {
 
 impl Fixtures {
     /// A fixture or plugin built as a WASI 0.2 component (`hello`,
-    /// `exit-code`, `sandbox-probe`, `decoder`, `podwatch`, `api-probe`).
+    /// `exit-code`, `sandbox-probe`, `decoder`, `podwatch`, `api-probe`, or
+    /// one of the `attacks` package's binaries, e.g. `read-shadow`).
     pub fn p2(&self, name: &str) -> PathBuf {
         self.target_dir
             .join("wasm32-wasip2/release")
@@ -96,7 +97,7 @@ impl Fixtures {
 /// Guest packages built for both WASI targets.
 const FIXTURES_P1_AND_P2: &[&str] = &["hello", "exit-code", "sandbox-probe"];
 /// Guest packages that use `wasi:http` (WASI 0.2 only).
-const FIXTURES_P2_ONLY: &[&str] = &["decoder", "podwatch", "api-probe", "kube-crud"];
+const FIXTURES_P2_ONLY: &[&str] = &["decoder", "podwatch", "api-probe", "kube-crud", "attacks"];
 
 /// Builds `guest/` (once per process; cargo makes later builds in the same
 /// run no-ops) and returns where the files are.
