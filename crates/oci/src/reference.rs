@@ -70,6 +70,16 @@ impl PluginReference {
             }
         }
         let inner = oci_client::Reference::from_str(bare).map_err(|e| malformed(&e.to_string()))?;
+        // oci-client's tag pattern uses a Unicode `\w`; the OCI grammar is ASCII.
+        if let Some(tag) = inner.tag()
+            && !tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(malformed(
+                "a tag is ASCII letters, digits, `_`, `.` and `-`",
+            ));
+        }
         Ok(Self { inner })
     }
 
@@ -226,6 +236,9 @@ mod tests {
             "ghcr.io/a/b:",
             "ghcr.io/a/b:tag with space",
             "ghcr.io//b",
+            // Found by fuzz/ (reference target): a Unicode tag was accepted.
+            "ghcr.io/org/hello:v\u{3dc}",
+            "ghcr.io/org/hello:caf\u{e9}",
         ] {
             assert!(
                 matches!(
