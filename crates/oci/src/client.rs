@@ -1,6 +1,7 @@
 //! The transport: resolving a reference to its wasm layer and streaming that
 //! layer, over oci-client.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -130,6 +131,8 @@ pub struct ResolvedPlugin {
     pub manifest_media_type: String,
     /// The wasm layer.
     pub layer: Descriptor,
+    /// The image manifest's annotations.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// A connection to one registry, with its credentials.
@@ -194,7 +197,12 @@ impl RegistryClient {
             }
             image => (image, digest),
         };
-        let Manifest::Image { media_type, layers } = manifest else {
+        let Manifest::Image {
+            media_type,
+            layers,
+            annotations,
+        } = manifest
+        else {
             unreachable!("indexes were resolved above");
         };
         let layer = select_wasm_layer(&layers).map_err(manifest_error)?;
@@ -203,6 +211,7 @@ impl RegistryClient {
             manifest_digest: digest,
             manifest_media_type: media_type,
             layer,
+            annotations,
         })
     }
 

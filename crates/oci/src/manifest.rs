@@ -2,6 +2,8 @@
 //! how the single wasm layer is found in them. Pure functions over bytes, so
 //! they can be unit-tested and fuzzed without a registry.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// CNCF Wasm OCI artifact layer (what `krew-wasm push` writes).
@@ -90,6 +92,9 @@ pub enum Manifest {
     Image {
         media_type: String,
         layers: Vec<Descriptor>,
+        /// The manifest's annotations (`krew-wasm push` writes the plugin's
+        /// description and requested permissions there).
+        annotations: BTreeMap<String, String>,
     },
     /// An OCI image index or Docker manifest list.
     Index { manifests: Vec<Descriptor> },
@@ -105,6 +110,8 @@ struct RawManifest {
     layers: Option<Vec<Descriptor>>,
     #[serde(default)]
     manifests: Option<Vec<Descriptor>>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -135,6 +142,7 @@ impl Manifest {
             Ok(Manifest::Image {
                 media_type: media_type.unwrap_or_else(|| OCI_IMAGE_MANIFEST.to_string()),
                 layers: raw.layers.unwrap_or_default(),
+                annotations: raw.annotations,
             })
         }
     }
