@@ -25,6 +25,12 @@ impl ByteSize {
         ByteSize(mib * MIB)
     }
 
+    /// A size as it is, without the range check of parsing: for showing a
+    /// limit that came from elsewhere.
+    pub const fn from_bytes(bytes: u64) -> Self {
+        ByteSize(bytes)
+    }
+
     pub fn bytes(self) -> u64 {
         self.0
     }

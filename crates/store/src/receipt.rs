@@ -1,5 +1,6 @@
 //! Receipts: the JSON record of one installed plugin (`receipts/<name>.json`).
 
+use krew_wasm_permissions::Permissions;
 use serde::{Deserialize, Serialize};
 
 /// The kind of WebAssembly binary a plugin is.
@@ -50,6 +51,14 @@ pub struct Receipt {
     pub installed_at: String,
     /// True when installed by digest: the content cannot move.
     pub pinned: bool,
+    /// What the plugin declares it needs beyond the defaults (its wasm
+    /// custom section and manifest annotation), as installed.
+    #[serde(default, skip_serializing_if = "Permissions::is_empty")]
+    pub requested: Permissions,
+    /// What the user granted: at install, or later with `grant`/`revoke`.
+    /// Runs get exactly this, or less.
+    #[serde(default, skip_serializing_if = "Permissions::is_empty")]
+    pub granted: Permissions,
 }
 
 impl Receipt {

@@ -369,13 +369,7 @@ impl Store {
             self.write_artifact(engine, &install.receipt.digest, &bytes)?;
         }
         self.write_link(install.name, install.executable)?;
-        let receipt_path = self.receipt_path(name);
-        let json = serde_json::to_vec_pretty(&install.receipt).map_err(|e| StoreError::Io {
-            action: "serialising",
-            path: receipt_path.clone(),
-            source: io::Error::other(e),
-        })?;
-        write_atomically(&receipt_path, &json)?;
+        self.write_receipt(&install.receipt)?;
         // Committed: from here on, trouble is a warning, not a failure.
         self.collect_garbage(engine.as_deref(), install.executable);
         Ok(match previous {
@@ -416,6 +410,31 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Replaces the permissions granted to an installed plugin (`grant`,
+    /// `revoke`): one atomic rewrite of its receipt, nothing else touched.
+    pub fn set_granted(
+        &self,
+        _lock: &StoreLock,
+        name: &str,
+        granted: krew_wasm_permissions::Permissions,
+    ) -> Result<Receipt, StoreError> {
+        let mut receipt = self.receipt(name)?;
+        receipt.granted = granted;
+        self.write_receipt(&receipt)?;
+        Ok(receipt)
+    }
+
+    /// Writes `receipts/<name>.json` atomically (temp file + rename).
+    fn write_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
+        let receipt_path = self.receipt_path(&receipt.name);
+        let json = serde_json::to_vec_pretty(receipt).map_err(|e| StoreError::Io {
+            action: "serialising",
+            path: receipt_path.clone(),
+            source: io::Error::other(e),
+        })?;
+        write_atomically(&receipt_path, &json)
     }
 
     /// True when a receipt exists for `name`, readable or not.
@@ -721,6 +740,8 @@ mod tests {
             kind: PluginKind::P2Component,
             installed_at: "2026-01-01T00:00:00Z".to_string(),
             pinned: false,
+            requested: Default::default(),
+            granted: Default::default(),
         }
     }
 
@@ -790,6 +811,38 @@ mod tests {
         assert!(!store.artifact_path("engine1", &digest).exists());
         assert!(matches!(
             remove(&store, "foo-bar"),
+            Err(StoreError::NotInstalled(_))
+        ));
+    }
+
+    #[test]
+    fn grants_are_rewritten_in_the_receipt_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("root"));
+        install(&store, "foo", WASM_A, true, false).unwrap();
+        let before = fs::read(store.blob_path(&sha256_digest(WASM_A))).unwrap();
+        let mut granted = krew_wasm_permissions::Permissions::none();
+        granted.insert("env:AWS_PROFILE".parse().unwrap());
+        let lock = store.lock(|| ()).unwrap();
+        store.set_granted(&lock, "foo", granted.clone()).unwrap();
+        drop(lock);
+        let receipt = store.receipt("foo").unwrap();
+        assert_eq!(receipt.granted, granted);
+        assert!(receipt.requested.is_empty());
+        let json = fs::read_to_string(store.receipt_path("foo")).unwrap();
+        assert!(json.contains("AWS_PROFILE") && !json.contains("requested"), "{json}");
+        assert_eq!(fs::read(store.blob_path(&sha256_digest(WASM_A))).unwrap(), before);
+
+        // A receipt written before permissions existed still reads.
+        let old = json.replace("AWS_PROFILE", "X");
+        let mut value: serde_json::Value = serde_json::from_str(&old).unwrap();
+        value.as_object_mut().unwrap().remove("granted");
+        fs::write(store.receipt_path("foo"), value.to_string()).unwrap();
+        assert!(store.receipt("foo").unwrap().granted.is_empty());
+
+        let lock = store.lock(|| ()).unwrap();
+        assert!(matches!(
+            store.set_granted(&lock, "nope", granted),
             Err(StoreError::NotInstalled(_))
         ));
     }
