@@ -46,6 +46,12 @@
 //! body implements [`std::io::Read`] and streams; no async runtime needed. With
 //! `default-features = false` (no `kube`), a plugin built on it stays a few hundred KB.
 //!
+//! **Permissions** ([`permissions!`]). A plugin gets stdio, its argv, a short
+//! env allow-list and its cluster. Anything more (an env var, a directory, another
+//! host, more than 512 MiB of memory) it declares, and the user grants at install:
+//! `krew_wasm_sdk::permissions!(r#"{"version":1,"env":["AWS_PROFILE"]}"#);` at the
+//! top level of `main.rs`. The format is in the project's `docs/permissions.md`.
+//!
 //! **Errors** ([`Error`], [`describe`], [`exit_with_error`]). An API `Status` becomes
 //! [`Error::Api`] whose text is the Status `message`, and is reported the way kubectl
 //! does (`Error from server (NotFound): secrets "x" not found`). A request the host
@@ -153,6 +159,42 @@ pub use tokio;
 /// futures, for `StreamExt`/`TryStreamExt` on watch streams.
 #[cfg(feature = "kube")]
 pub use futures;
+
+/// Declares the permissions a plugin needs beyond the defaults, as JSON in
+/// the wasm custom section `krew-wasm.permissions` that krew-wasm reads at
+/// install (and `krew-wasm push` copies into the manifest's annotations).
+/// Use it once, at the top level of the binary crate:
+///
+/// ```
+/// krew_wasm_sdk::permissions!(
+///     r#"{"version":1,"env":["AWS_PROFILE"],"dirs":[{"path":".","access":"read-only"}]}"#
+/// );
+/// # fn main() {}
+/// ```
+///
+/// Nothing is checked here: `krew-wasm pull` (and `krew-wasm run --yes`)
+/// refuse a malformed declaration with the line and field at fault.
+#[macro_export]
+macro_rules! permissions {
+    ($json:literal) => {
+        const _: () = {
+            const DECLARATION: &str = $json;
+            // `#[used]` keeps the linker from dropping the section.
+            #[used]
+            #[unsafe(link_section = "krew-wasm.permissions")]
+            static PERMISSIONS: [u8; DECLARATION.len()] = {
+                let bytes = DECLARATION.as_bytes();
+                let mut array = [0; DECLARATION.len()];
+                let mut i = 0;
+                while i < array.len() {
+                    array[i] = bytes[i];
+                    i += 1;
+                }
+                array
+            };
+        };
+    };
+}
 
 /// Runs a blocking `main`; on error, prints one line on stderr and exits with code 1.
 ///
