@@ -137,12 +137,12 @@ pub struct ResolvedPlugin {
 
 /// A connection to one registry, with its credentials.
 pub struct RegistryClient {
-    client: oci_client::Client,
-    auth: RegistryAuth,
-    credential_source: CredentialSource,
-    registry: String,
-    options: RegistryOptions,
-    using_plain_http: bool,
+    pub(crate) client: oci_client::Client,
+    pub(crate) auth: RegistryAuth,
+    pub(crate) credential_source: CredentialSource,
+    pub(crate) registry: String,
+    pub(crate) options: RegistryOptions,
+    pub(crate) using_plain_http: bool,
 }
 
 impl RegistryClient {
@@ -352,7 +352,7 @@ impl RegistryClient {
         Ok((body.to_vec(), digest))
     }
 
-    fn translate(&self, err: OciDistributionError, reference: &str) -> OciError {
+    pub(crate) fn translate(&self, err: OciDistributionError, reference: &str) -> OciError {
         let registry = self.registry.clone();
         match err {
             OciDistributionError::UnauthorizedError { .. } => OciError::Unauthorized {
@@ -455,7 +455,7 @@ impl RegistryClient {
     }
 }
 
-fn build_client(
+pub(crate) fn build_client(
     registry: &str,
     options: &RegistryOptions,
     plain_http: bool,
@@ -484,6 +484,9 @@ fn build_client(
         read_timeout: Some(Duration::from_secs(60)),
         platform_resolver: None,
         user_agent: concat!("krew-wasm/", env!("CARGO_PKG_VERSION")),
+        // Pushes (`krew-wasm push`) upload a blob in one PUT, which every
+        // registry accepts; pulls are unaffected.
+        use_monolithic_push: true,
         ..Default::default()
     };
     oci_client::Client::try_from(config).map_err(|e| OciError::Registry {
@@ -533,7 +536,7 @@ fn stream_failure(
 /// The message of a TLS certificate failure in `err`'s chain, if that is
 /// what it is. `io::Error` hides its inner error from `source()`, so look
 /// through `get_ref()` too.
-fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub(crate) fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(err);
     while let Some(e) = current {
         let inner = e
@@ -551,7 +554,7 @@ fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String
 }
 
 /// The innermost message of an error chain ("Connection refused (os error 111)").
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
     while let Some(next) = current.source() {
         current = next;

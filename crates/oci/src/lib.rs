@@ -15,13 +15,21 @@
 //! streams its layer while checking the wasm magic, the size and the digest,
 //! so that nothing unverified ever reaches the caller's writer un-flagged.
 //!
+//! [`push`] is the other direction: it checks a binary (wasm magic, wasip1
+//! module or wasip2 component, its imports and exports) and writes the CNCF
+//! Wasm OCI artifact (config, one `application/wasm` layer, annotations
+//! including the plugin's permission declaration), which
+//! [`RegistryClient::push`] uploads.
+//!
 //! This crate knows nothing of wasmtime or of the on-disk store.
 
 pub mod client;
 pub mod credentials;
 pub mod manifest;
+pub mod push;
 pub mod reference;
 
 pub use client::{OciError, RegistryClient, RegistryOptions, ResolvedPlugin, WASM_MAGIC};
 pub use manifest::{Descriptor, Manifest, ManifestError};
+pub use push::{PushArtifact, PushError, PushMetadata, WasmOs};
 pub use reference::{PluginReference, ReferenceError};
