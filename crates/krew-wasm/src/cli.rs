@@ -1,8 +1,10 @@
 //! The command line: every subcommand, flag and alias.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use krew_wasm_permissions::{ByteSize, Permission};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,8 +15,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
         Installed plugins are linked as $KREW_WASM_ROOT/bin/kubectl-<name> (default ~/.krew-wasm/bin); \
         put that directory on PATH and run them as `kubectl <name>`. Each plugin runs sandboxed: \
         it sees its arguments, stdio and a short list of environment variables, nothing else.",
-    after_help = "Environment:\n  KREW_WASM_ROOT   store directory (default ~/.krew-wasm)\n  \
-        KREW_WASM_LOG    log level on stderr: error, warn, info, debug"
+    after_help = "Environment:\n  \
+        KREW_WASM_ROOT        store directory (default ~/.krew-wasm)\n  \
+        KREW_WASM_LOG         log level on stderr: error, warn, info, debug\n  \
+        KREW_WASM_TIMEOUT     stop every plugin run after this long (e.g. 30s)\n  \
+        KREW_WASM_MAX_MEMORY  lower every plugin's memory cap (e.g. 256MiB)\n  \
+        KREW_WASM_DENY        drop granted permissions for a run: `all`, or specs like env:X,dir:."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,6 +57,18 @@ pub enum Command {
     #[command(after_help = "Examples:\n  krew-wasm new my-pods\n  \
             krew-wasm new my-pods --path plugins/my-pods --sdk ~/src/krew-wasm/guest/sdk")]
     New(NewArgs),
+    /// Give an installed plugin more permissions
+    #[command(
+        after_help = "Permissions: env:NAME, dir:PATH (read-only), dir:PATH:rw, \
+            host:https://HOST[:PORT], memory:SIZE; `all` grants everything the plugin declares.\n\n\
+            Examples:\n  krew-wasm grant decoder env:AWS_PROFILE\n  \
+            krew-wasm grant report dir:.:rw memory:1GiB\n  krew-wasm grant report all"
+    )]
+    Grant(GrantArgs),
+    /// Take permissions back from an installed plugin
+    #[command(after_help = "Examples:\n  krew-wasm revoke report dir:.\n  \
+            krew-wasm revoke report all")]
+    Revoke(RevokeArgs),
     /// Print version information
     Version,
     /// Print a shell completion script
@@ -83,7 +101,23 @@ pub struct PullArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
+    pub consent: ConsentFlags,
+    #[command(flatten)]
     pub registry: RegistryFlags,
+}
+
+/// Answers, given in advance, to what a plugin asks for at install.
+#[derive(Debug, Args, Clone)]
+pub struct ConsentFlags {
+    /// Grant every permission the plugin declares, without asking
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Grant this permission (env:NAME, dir:PATH[:rw], host:URL, memory:SIZE); repeatable
+    #[arg(long, value_name = "PERMISSION")]
+    pub grant: Vec<Permission>,
+    /// Install without this requested permission, or `all`; repeatable
+    #[arg(long, value_name = "PERMISSION|all")]
+    pub deny: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -123,8 +157,38 @@ pub struct RunArgs {
     /// Arguments passed to the plugin (after `--`)
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+    /// Grant every permission the plugin declares, for this run
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Grant this permission for this run (env:NAME, dir:PATH[:rw], host:URL, memory:SIZE); repeatable
+    #[arg(long, value_name = "PERMISSION")]
+    pub grant: Vec<Permission>,
+    /// Stop the plugin after this long (e.g. 30s, 500ms); also KREW_WASM_TIMEOUT
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Cap the plugin's memory (default 512MiB), e.g. 64MiB or 2GiB
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<ByteSize>,
     #[command(flatten)]
     pub registry: RegistryFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// Name of an installed plugin
+    pub name: String,
+    /// Permissions to grant, or `all` for everything the plugin declares
+    #[arg(required = true, value_name = "PERMISSION|all")]
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Name of an installed plugin
+    pub name: String,
+    /// Permissions to take back, or `all`
+    #[arg(required = true, value_name = "PERMISSION|all")]
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{CommandFactory, Parser};
 use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
+use krew_wasm_permissions::{Permission, Permissions};
 use krew_wasm_runtime::{Runtime, WasmKind};
 use krew_wasm_store::{
     Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store, StoreError,
@@ -15,10 +16,13 @@ use krew_wasm_store::{
 };
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, InfoArgs, ListArgs, OutputFormat, PullArgs, RmArgs, RunArgs};
-use crate::launch;
+use crate::cli::{
+    Cli, Command, GrantArgs, InfoArgs, ListArgs, OutputFormat, PullArgs, RevokeArgs, RmArgs,
+    RunArgs,
+};
 use crate::output::{download_bar, human_size, print_table, short_digest, spinner};
 use crate::settings::{path_hint, store_root};
+use crate::{consent, launch};
 
 mod scaffold;
 
@@ -48,6 +52,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Info(args) => info(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run(args),
         Command::New(args) => scaffold::new(args).map(|()| ExitCode::SUCCESS),
+        Command::Grant(args) => grant(args).map(|()| ExitCode::SUCCESS),
+        Command::Revoke(args) => revoke(args).map(|()| ExitCode::SUCCESS),
         Command::Version => {
             let runtime = Runtime::new()?;
             println!("krew-wasm {}", env!("CARGO_PKG_VERSION"));
@@ -149,6 +155,16 @@ async fn pull(args: PullArgs) -> Result<()> {
             (Some(staged), wasm)
         }
     };
+    let requested = declared_permissions(&wasm, &resolved).with_context(|| {
+        format!("{reference} declares its permissions wrongly; nothing was installed")
+    })?;
+    let granted = consent::decide(consent::Request {
+        name: name.as_str(),
+        declared: &requested,
+        previous: previous.as_ref().map(|p| (&p.requested, &p.granted)),
+        flags: &args.consent,
+    })
+    .await?;
 
     // Compiling and waiting for the lock block; they run off the async
     // thread so that Ctrl-C still ends the command meanwhile.
@@ -180,6 +196,8 @@ async fn pull(args: PullArgs) -> Result<()> {
         },
         installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         pinned: reference.is_pinned(),
+        requested,
+        granted,
     };
     let executable = std::env::current_exe().context("finding the krew-wasm executable")?;
     let lock = lock_store(&store).await?;
@@ -216,6 +234,92 @@ async fn pull(args: PullArgs) -> Result<()> {
         human_size(receipt.size)
     );
     print_path_hint(&store);
+    Ok(())
+}
+
+/// What a plugin asks for: its wasm custom section, and its manifest's
+/// annotation (written by `krew-wasm push`), merged.
+fn declared_permissions(wasm: &[u8], resolved: &ResolvedPlugin) -> Result<Permissions> {
+    let in_wasm = Permissions::from_wasm(wasm)?.unwrap_or_default();
+    let in_manifest = match resolved.annotations.get(krew_wasm_permissions::ANNOTATION) {
+        Some(json) => Permissions::from_json(json.as_bytes()).with_context(|| {
+            format!(
+                "in the manifest annotation {}",
+                krew_wasm_permissions::ANNOTATION
+            )
+        })?,
+        None => Permissions::none(),
+    };
+    Ok(in_wasm.union(&in_manifest))
+}
+
+/// `grant NAME PERMISSION…|all`: adds to an installed plugin's grants.
+fn grant(args: GrantArgs) -> Result<()> {
+    change_grants(
+        &args.name,
+        &args.permissions,
+        |receipt, all, permissions| {
+            let mut granted = receipt.granted.clone();
+            if all {
+                granted = granted.union(&receipt.requested);
+            }
+            for permission in permissions {
+                if !receipt.requested.covers(&permission) {
+                    eprintln!(
+                        "note: `{}` does not ask for {permission}; granting it anyway",
+                        receipt.name
+                    );
+                }
+                granted.insert(permission);
+            }
+            granted
+        },
+    )
+}
+
+/// `revoke NAME PERMISSION…|all`: takes grants back.
+fn revoke(args: RevokeArgs) -> Result<()> {
+    change_grants(
+        &args.name,
+        &args.permissions,
+        |receipt, all, permissions| {
+            if all {
+                return Permissions::none();
+            }
+            let mut granted = receipt.granted.clone();
+            for permission in permissions {
+                if !granted.remove(&permission) {
+                    eprintln!("note: `{}` was not granted {permission}", receipt.name);
+                }
+            }
+            granted
+        },
+    )
+}
+
+/// Parses the permissions first (so a typo changes nothing), then rewrites
+/// the receipt's grants under the lock and shows the result.
+fn change_grants(
+    name: &str,
+    values: &[String],
+    change: impl FnOnce(&Receipt, bool, Vec<Permission>) -> Permissions,
+) -> Result<()> {
+    let all = values.iter().any(|v| v == "all");
+    let permissions = values
+        .iter()
+        .filter(|v| *v != "all")
+        .map(|v| v.parse::<Permission>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = Store::new(store_root()?);
+    let lock = lock_with_notice(&store)?;
+    let receipt = store.receipt(name)?;
+    let granted = change(&receipt, all, permissions);
+    let receipt = store.set_granted(&lock, name, granted)?;
+    drop(lock);
+    println!(
+        "{name} is granted: {}",
+        consent::describe_lines(&receipt.granted)
+    );
     Ok(())
 }
 
@@ -425,6 +529,8 @@ fn info(args: InfoArgs) -> Result<()> {
             format!("{} ({} bytes)", human_size(receipt.size), receipt.size),
         ),
         ("Installed", receipt.installed_at.clone()),
+        ("Requests", consent::describe_lines(&receipt.requested)),
+        ("Granted", consent::describe_lines(&receipt.granted)),
         ("Blob", present(&blob, "BROKEN: missing")),
         (
             "Precompiled",
@@ -466,12 +572,35 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let wasm = block_on_interruptible(fetch_to_memory(&reference, &options))?;
         (format!("kubectl-{name}"), wasm, name)
     };
+    let declared = Permissions::from_wasm(&wasm)
+        .with_context(|| format!("{} declares its permissions wrongly", args.target))?
+        .unwrap_or_default();
+    let mut granted = if args.yes {
+        declared.clone()
+    } else {
+        Permissions::none()
+    };
+    for permission in args.grant {
+        granted.insert(permission);
+    }
+    let not_granted = declared.not_covered_by(&granted);
+    if !not_granted.is_empty() {
+        eprintln!(
+            "note: {}\nnot granted for this run (pass --yes, or --grant PERMISSION)",
+            consent::describe_request(&name, &not_granted, false)
+        );
+    }
     let store = Store::new(crate::settings::store_root()?);
     let plugin = launch::load_uninstalled(&runtime, &store, &wasm)
         .with_context(|| format!("{} is not a runnable plugin", args.target))?;
     let mut argv = vec![program];
     argv.extend(args.args);
-    launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv)
+    let grants = launch::RunGrants {
+        granted,
+        max_memory: args.max_memory,
+        timeout: args.timeout,
+    };
+    launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv, grants)
 }
 
 /// Downloads a plugin into memory, verified, without touching the store.

@@ -8,18 +8,44 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use krew_wasm_kube_gateway::{ApiGateway, KubeconfigSources, KubectlFlags, Selection};
-use krew_wasm_runtime::{Exit, Invocation, Plugin, Runtime, WasmKind, allowed_env};
+use krew_wasm_kube_gateway::{ApiGateway, KubeconfigSources, KubectlFlags, Origin, Selection};
+use krew_wasm_permissions::{Access, ByteSize, Permissions};
+use krew_wasm_runtime::{
+    DirMount, Exit, Invocation, Limits, Plugin, Runtime, WasmKind, allowed_env,
+};
 use krew_wasm_store::{
     NameError, PluginKind, PluginName, Receipt, Store, StoreError, sha256_digest,
 };
 
-/// Exit code for a plugin that trapped: what a shell shows for a native
-/// program that aborted (128 + SIGABRT).
+use crate::settings::RunEnv;
+
+/// Exit code for a plugin that trapped or ran out of memory: what a shell
+/// shows for a native program that aborted (128 + SIGABRT).
 const TRAP_EXIT_CODE: u8 = 134;
+
+/// Exit code for a plugin stopped by its timeout, as timeout(1) uses.
+const TIMEOUT_EXIT_CODE: u8 = 124;
+
+/// How long past its timeout a run may take to stop before the process
+/// ends anyway (a host thread stuck in a blocking write to a full pipe).
+const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+
+/// What one run is given beyond the defaults, before the environment's
+/// narrowing (`KREW_WASM_DENY`, `KREW_WASM_MAX_MEMORY`).
+#[derive(Default)]
+pub struct RunGrants {
+    /// The receipt's grants, or `krew-wasm run`'s `--grant`/`--yes`.
+    pub granted: Permissions,
+    /// `krew-wasm run --max-memory`: the cap for this run.
+    pub max_memory: Option<ByteSize>,
+    /// `krew-wasm run --timeout`.
+    pub timeout: Option<Duration>,
+}
 
 /// Wrapper mode: kubectl ran `kubectl-<name>`; run the installed plugin with
 /// argv as received, except that argv[0] is reduced to its file name: the full
@@ -57,7 +83,11 @@ pub fn wrapper_main(
                 _ => return Err(first),
             },
         };
-        run_to_exit_code(&runtime, &store, &plugin, name.as_str(), argv)
+        let grants = RunGrants {
+            granted: receipt.granted.clone(),
+            ..RunGrants::default()
+        };
+        run_to_exit_code(&runtime, &store, &plugin, name.as_str(), argv, grants)
     })();
     result.unwrap_or_else(|err| {
         eprintln!("krew-wasm: error: {err:#}");
@@ -136,30 +166,49 @@ fn compile_and_cache(
 /// Where a plugin finds its kubeconfig view.
 const VIEW_DIR_IN_GUEST: &str = "/krew-wasm";
 
-/// Runs `plugin` with `argv`, the allow-listed environment and API access to
-/// the cluster its kubectl flags select; turns its end into this process's
-/// exit code.
+/// Runs `plugin` with `argv`, the allow-listed environment, API access to
+/// the cluster its kubectl flags select, and what `grants` gives (less what
+/// the environment takes away); turns its end into this process's exit code.
 pub fn run_to_exit_code(
     runtime: &Runtime,
     store: &Store,
     plugin: &Plugin,
     name: &str,
     argv: Vec<String>,
+    grants: RunGrants,
 ) -> Result<ExitCode> {
-    let mut env = allowed_env(
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-    );
+    let run_env = RunEnv::from_env()?;
+    let granted = grants.granted.narrowed(&run_env.deny);
+    let memory = grants
+        .max_memory
+        .unwrap_or_else(|| granted.memory_limit())
+        .min(run_env.max_memory.unwrap_or(ByteSize::MAX));
+    let timeout = grants.timeout.or(run_env.timeout);
+
+    let host_env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let mut env: Vec<(String, String)> = host_env
+        .iter()
+        .filter(|(key, _)| granted.env().any(|granted| granted == key))
+        .cloned()
+        .collect();
+    env.extend(allowed_env(host_env));
+    let mut dirs = granted_dirs(&granted, store, name)?;
     let flags = KubectlFlags::from_args(argv.get(1..).unwrap_or_default());
     let selection = Selection::load(&flags, &KubeconfigSources::from_env());
-    let mut read_only_dirs = Vec::new();
     match &selection {
         // The plugin sees the view's directory only, read-only.
         Ok(selection) => {
             let dir = store
                 .view_dir("kubeconfig", selection.view_json().as_bytes())
                 .context("writing the kubeconfig view")?;
-            read_only_dirs.push((dir, VIEW_DIR_IN_GUEST.to_string()));
+            dirs.push(DirMount {
+                host: dir,
+                guest: VIEW_DIR_IN_GUEST.to_string(),
+                writable: false,
+            });
+            env.retain(|(key, _)| key != "KUBECONFIG");
             env.push((
                 "KUBECONFIG".into(),
                 format!("{VIEW_DIR_IN_GUEST}/kubeconfig"),
@@ -167,12 +216,24 @@ pub fn run_to_exit_code(
         }
         Err(e) => log::debug!("no kubeconfig view for this run: {e}"),
     }
+    let granted_hosts = granted
+        .hosts()
+        .filter_map(|origin| Origin::parse(&origin.to_string()).ok());
     let invocation = Invocation {
         argv,
         env,
-        read_only_dirs,
-        http: Some(Box::new(ApiGateway::new(name, selection))),
+        dirs,
+        http: Some(Box::new(
+            ApiGateway::new(name, selection).with_granted_hosts(granted_hosts),
+        )),
+        limits: Limits {
+            memory_bytes: memory.bytes(),
+            timeout,
+        },
     };
+    if let Some(after) = timeout {
+        end_process_after(after + TIMEOUT_GRACE, name, after);
+    }
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -194,7 +255,94 @@ pub fn run_to_exit_code(
             }
             ExitCode::from(TRAP_EXIT_CODE)
         }
+        Exit::OverMemoryLimit { limit } => {
+            let limit = ByteSize::from_bytes(limit);
+            eprintln!(
+                "krew-wasm: plugin `{name}` ran out of memory: it tried to grow past its memory limit of {limit}.\n\
+                 Raise the limit with `krew-wasm grant {name} memory:SIZE` (or `krew-wasm run --max-memory SIZE`); \
+                 KREW_WASM_MAX_MEMORY can only lower it."
+            );
+            ExitCode::from(TRAP_EXIT_CODE)
+        }
+        Exit::TimedOut { after } => {
+            eprintln!("{}", timed_out(name, after));
+            ExitCode::from(TIMEOUT_EXIT_CODE)
+        }
     })
+}
+
+/// The directories granted to a run, resolved against the current and home
+/// directories. Refuses a directory that does not exist, and one that holds
+/// or is inside the store: a plugin that could write there could replace
+/// another plugin's precompiled code, which runs natively trusted.
+fn granted_dirs(granted: &Permissions, store: &Store, name: &str) -> Result<Vec<DirMount>> {
+    let mut mounts = Vec::new();
+    if granted.dirs().next().is_none() {
+        return Ok(mounts);
+    }
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let home = std::env::home_dir();
+    let store_root = canonical_or_self(store.root());
+    for (path, access) in granted.dirs() {
+        let resolved = path
+            .resolve(&cwd, home.as_deref())
+            .map_err(|e| anyhow::anyhow!("plugin `{name}` is granted dir:{path}, but {e}"))?;
+        let host = std::fs::canonicalize(&resolved).with_context(|| {
+            format!(
+                "plugin `{name}` is granted dir:{path}, but {} cannot be opened",
+                resolved.display()
+            )
+        })?;
+        if !host.is_dir() {
+            bail!(
+                "plugin `{name}` is granted dir:{path}, but {} is not a directory",
+                host.display()
+            );
+        }
+        if host.starts_with(&store_root) || store_root.starts_with(&host) {
+            bail!(
+                "plugin `{name}` is granted dir:{path} ({}), which {} the krew-wasm store {}; \
+                 krew-wasm refuses, because a plugin that can reach the store can change other plugins. \
+                 Run it from another directory, or take the grant back with `krew-wasm revoke {name} dir:{path}`.",
+                host.display(),
+                if host.starts_with(&store_root) {
+                    "is inside"
+                } else {
+                    "contains"
+                },
+                store_root.display()
+            );
+        }
+        mounts.push(DirMount {
+            guest: path.guest_path(&resolved),
+            host,
+            writable: access == Access::ReadWrite,
+        });
+    }
+    Ok(mounts)
+}
+
+fn canonical_or_self(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The last resort of a timeout: the runtime stops a guest at its deadline,
+/// but not a host thread blocked in a system call (a write to a pipe nobody
+/// reads); past the grace period the process ends regardless.
+fn end_process_after(deadline: Duration, name: &str, timeout: Duration) {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        eprintln!("{}", timed_out(&name, timeout));
+        std::process::exit(i32::from(TIMEOUT_EXIT_CODE));
+    });
+}
+
+fn timed_out(name: &str, after: Duration) -> String {
+    format!(
+        "krew-wasm: plugin `{name}` timed out after {} and was stopped (--timeout / KREW_WASM_TIMEOUT)",
+        humantime::format_duration(after)
+    )
 }
 
 /// WASI arguments are strings: refuse non-UTF-8 ones clearly rather than

@@ -8,6 +8,7 @@
 
 mod cli;
 mod commands;
+mod consent;
 mod launch;
 mod output;
 mod settings;

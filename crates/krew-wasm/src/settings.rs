@@ -1,8 +1,11 @@
-//! Where the store lives and whether kubectl can see it.
+//! Where the store lives, whether kubectl can see it, and the environment
+//! variables that bound every plugin run.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use krew_wasm_permissions::{ByteSize, Deny};
 
 /// `$KREW_WASM_ROOT`, else `~/.krew-wasm`.
 pub fn store_root() -> Result<PathBuf> {
@@ -50,5 +53,46 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
+    }
+}
+
+/// What the environment says about every plugin run (wrapper mode included:
+/// kubectl passes argv through, so these cannot be flags there).
+pub struct RunEnv {
+    /// `KREW_WASM_DENY`: grants dropped for this run.
+    pub deny: Deny,
+    /// `KREW_WASM_TIMEOUT`: wall-clock limit.
+    pub timeout: Option<Duration>,
+    /// `KREW_WASM_MAX_MEMORY`: a lower memory cap (never a higher one).
+    pub max_memory: Option<ByteSize>,
+}
+
+impl RunEnv {
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let deny = match var("KREW_WASM_DENY") {
+            Some(text) => Deny::parse(&text).context("in KREW_WASM_DENY")?,
+            None => Deny::These(Vec::new()),
+        };
+        let timeout = var("KREW_WASM_TIMEOUT")
+            .map(|text| {
+                humantime::parse_duration(text.trim()).with_context(|| {
+                    format!(
+                        "KREW_WASM_TIMEOUT={text} is not a duration; write one like 30s or 500ms"
+                    )
+                })
+            })
+            .transpose()?;
+        let max_memory = var("KREW_WASM_MAX_MEMORY")
+            .map(|text| {
+                text.parse::<ByteSize>()
+                    .map_err(|e| anyhow::anyhow!("KREW_WASM_MAX_MEMORY: {e}"))
+            })
+            .transpose()?;
+        Ok(Self {
+            deny,
+            timeout,
+            max_memory,
+        })
     }
 }

@@ -21,12 +21,25 @@ type Sent = (
 );
 
 /// The `wasi:http` hooks of one plugin run. Allows requests to the selected
-/// cluster's API server only, refuses credentials set by the guest, and
-/// forwards what it allows through a host-side kube-rs client that holds the
-/// user's credentials. The transport is built on the first request.
+/// cluster's API server, refuses credentials set by the guest, and forwards
+/// what it allows through a host-side kube-rs client that holds the user's
+/// credentials. The transport is built on the first request.
+///
+/// Origins the user granted the plugin ([`ApiGateway::with_granted_hosts`])
+/// are reached directly, as the plugin wrote the request: the host adds
+/// nothing to them, least of all a credential.
 #[derive(Clone)]
 pub struct ApiGateway {
     shared: Arc<Shared>,
+    granted: Arc<[Origin]>,
+}
+
+/// Where an admitted request goes.
+enum Destination {
+    /// The API server, at this path and query (relative to the server URL).
+    Cluster(String),
+    /// A granted origin, unchanged.
+    Granted,
 }
 
 struct Shared {
@@ -45,20 +58,39 @@ impl ApiGateway {
                 target,
                 transport: tokio::sync::OnceCell::new(),
             }),
+            granted: Arc::new([]),
         }
     }
 
-    /// Decides on a request; on success returns the path and query to send
-    /// to the API server (relative to the server URL).
-    fn admit(&self, request: &http::Request<WasiBody>) -> Result<String, Refusal> {
+    /// Also lets the plugin reach these origins (its `host:` grants).
+    pub fn with_granted_hosts(mut self, origins: impl IntoIterator<Item = Origin>) -> Self {
+        self.granted = origins.into_iter().collect();
+        self
+    }
+
+    /// Decides where a request may go, if anywhere.
+    fn admit(&self, request: &http::Request<WasiBody>) -> Result<Destination, Refusal> {
+        let requested = Origin::of(request.uri());
+        let to_cluster = match (&self.shared.target, &requested) {
+            (Ok(selection), Some(requested)) => selection.origin().same_origin(requested),
+            _ => false,
+        };
+        if !to_cluster
+            && let Some(requested) = &requested
+            && self.granted.iter().any(|g| g.same_origin(requested))
+        {
+            return Ok(Destination::Granted);
+        }
         let selection = self
             .shared
             .target
             .as_ref()
-            .map_err(|e| Refusal::NoCluster(e.clone()))?;
+            .map_err(|e| Refusal::NoCluster {
+                requested: request.uri().to_string(),
+                reason: e.clone(),
+            })?;
         let server = selection.origin();
-        let requested = Origin::of(request.uri());
-        if !requested.as_ref().is_some_and(|r| server.same_origin(r)) {
+        if !to_cluster {
             return Err(Refusal::OtherHost {
                 requested: requested.map_or_else(|| request.uri().to_string(), |r| r.to_string()),
                 server: server.to_string(),
@@ -80,10 +112,10 @@ impl ApiGateway {
         if let Some(action) = upgrade_action(path) {
             return Err(Refusal::Upgrade(action));
         }
-        Ok(match request.uri().query() {
+        Ok(Destination::Cluster(match request.uri().query() {
             Some(query) => format!("{path}?{query}"),
             None => path.to_string(),
-        })
+        }))
     }
 }
 
@@ -97,14 +129,15 @@ impl WasiHttpHooks for ApiGateway {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
+        options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = Result<Sent, HttpError>> + Send> {
         match self.admit(&request) {
-            Ok(path_and_query) => {
+            Ok(Destination::Cluster(path_and_query)) => {
                 let shared = self.shared.clone();
                 Box::new(async move { shared.forward(request, path_and_query).await })
             }
+            Ok(Destination::Granted) => Box::new(send_to_granted_host(request, options)),
             Err(refusal) => {
                 eprintln!("krew-wasm: plugin `{}`: {refusal}", self.shared.plugin);
                 Box::new(async { Err(HttpError::HttpRequestDenied) })
@@ -162,6 +195,23 @@ impl Shared {
             HttpError::ConfigurationError
         })
     }
+}
+
+/// Sends a request to an origin the user granted, as the plugin wrote it,
+/// over wasmtime-wasi-http's own client (TLS verified against the webpki
+/// roots). `set_host_header` is off for the API server's sake: add it here.
+async fn send_to_granted_host(
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<Sent, HttpError> {
+    if let Some(authority) = request.uri().authority()
+        && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
+    {
+        request.headers_mut().insert(HOST, value);
+    }
+    let (response, errors) = wasmtime_wasi_http::default_send_request(request, options).await?;
+    let response = response.map(|body| body.boxed_unsync());
+    Ok((response, Box::new(errors)))
 }
 
 async fn build_transport(selection: &Selection) -> Result<Transport, String> {
@@ -234,10 +284,15 @@ fn transport_error(error: &(dyn std::error::Error + 'static)) -> HttpError {
 /// Why a request was refused; printed on stderr, one line.
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
-    #[error("it made an API request, but {0}")]
-    NoCluster(SelectionError),
     #[error(
-        "refused a request to {requested}: plugins may only reach the cluster's API server {server}"
+        "refused a request to {requested}: it is not a host granted to the plugin, and no cluster's API server can be reached: {reason}"
+    )]
+    NoCluster {
+        requested: String,
+        reason: SelectionError,
+    },
+    #[error(
+        "refused a request to {requested}: plugins may only reach the cluster's API server {server} and the hosts granted to them (`krew-wasm grant NAME host:URL`)"
     )]
     OtherHost { requested: String, server: String },
     #[error(

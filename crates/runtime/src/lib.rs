@@ -22,11 +22,19 @@
 //!
 //! Capabilities are default-deny. A plugin gets stdin, stdout, stderr, its
 //! argv, the environment variables named in [`ENV_ALLOW_LIST`], clocks and
-//! random numbers. It sees only the directories the caller grants in
-//! [`Invocation::read_only_dirs`] (krew-wasm grants the kubeconfig view's),
-//! and TCP, UDP and name lookups are switched off. Components get
-//! `wasi:http`, but every request goes through the [`HttpPolicy`] the caller
-//! gives: without one, every request is refused.
+//! random numbers. It sees only the directories the caller mounts in
+//! [`Invocation::dirs`] (krew-wasm mounts the kubeconfig view's, read-only,
+//! and what the user granted), and TCP, UDP and name lookups are switched
+//! off. Components get `wasi:http`, but every request goes through the
+//! [`HttpPolicy`] the caller gives: without one, every request is refused.
+//!
+//! Every run is bounded by its [`Limits`]: a memory cap enforced on every
+//! `memory.grow` (a plugin over it ends as [`Exit::OverMemoryLimit`]), and an
+//! optional wall-clock timeout ([`Exit::TimedOut`]). A busy guest is stopped
+//! by epoch interruption: while a timeout is set, a ticker thread advances the
+//! engine's epoch every [`EPOCH_TICK`] and the guest yields to the executor at
+//! each tick, so the timeout fires whether the guest computes or waits on
+//! I/O.
 //!
 //! Two kinds of plugins run: WASI 0.2 command components (`wasi:cli/run`)
 //! and WASI preview-1 modules (`_start`). This crate knows nothing of
@@ -36,9 +44,12 @@ mod linking;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Config, Engine, Module, Store};
+use wasmtime::{Config, Engine, Module, ResourceLimiter, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -123,6 +134,55 @@ pub enum Exit {
         /// Everything wasmtime knows (backtrace), for `KREW_WASM_LOG=debug`.
         details: String,
     },
+    /// It failed after a `memory.grow` past [`Limits::memory_bytes`] was
+    /// refused (or its initial memory was already over).
+    OverMemoryLimit {
+        /// The cap, in bytes.
+        limit: u64,
+    },
+    /// It was still running when [`Limits::timeout`] expired, and was
+    /// stopped.
+    TimedOut {
+        /// The timeout.
+        after: Duration,
+    },
+}
+
+/// The memory cap of a run when the caller sets none: 512 MiB.
+pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
+
+/// How often the engine's epoch advances while a run has a timeout: the
+/// longest a busy guest keeps its thread past the deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The bounds of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most linear memory (per memory) the plugin may grow to.
+    pub memory_bytes: u64,
+    /// Wall-clock time after which the plugin is stopped; `None`: no limit.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            timeout: None,
+        }
+    }
+}
+
+/// A host directory the plugin may open files under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMount {
+    /// The directory on the host. WASI resolves every path the plugin opens
+    /// beneath it (cap-std): `..` and symlinks cannot leave it.
+    pub host: PathBuf,
+    /// Where the plugin sees it (`.` for its current directory).
+    pub guest: String,
+    /// Whether the plugin may create, change and delete files in it.
+    pub writable: bool,
 }
 
 /// A plugin ready to run.
@@ -153,11 +213,12 @@ pub struct Invocation {
     pub argv: Vec<String>,
     /// Environment variables (already filtered by the caller).
     pub env: Vec<(String, String)>,
-    /// Host directories the plugin may read (never write), each with the
-    /// path the plugin sees it at.
-    pub read_only_dirs: Vec<(PathBuf, String)>,
+    /// Host directories the plugin may open files under.
+    pub dirs: Vec<DirMount>,
     /// Where `wasi:http` requests go. `None`: every request is refused.
     pub http: Option<Box<dyn HttpPolicy>>,
+    /// Memory and time bounds.
+    pub limits: Limits,
 }
 
 impl Invocation {
@@ -203,6 +264,9 @@ impl Runtime {
     pub fn new() -> Result<Self, RuntimeError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // Compiled code checks the epoch at loop heads and function entries,
+        // so a run with a timeout can stop a guest that never returns.
+        config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         Ok(Self { engine })
     }
@@ -289,8 +353,25 @@ impl Runtime {
         self.load_precompiled_bytes(precompiled.kind, &precompiled.bytes)
     }
 
-    /// Runs a plugin to completion.
+    /// Runs a plugin to completion, or until it goes over its limits.
     pub async fn run(&self, plugin: &Plugin, invocation: Invocation) -> Result<Exit, RuntimeError> {
+        let limits = invocation.limits;
+        let Some(timeout) = limits.timeout else {
+            return self.run_unbounded(plugin, invocation).await;
+        };
+        let _ticker = EpochTicker::start(&self.engine);
+        match tokio::time::timeout(timeout, self.run_unbounded(plugin, invocation)).await {
+            Ok(exit) => exit,
+            Err(_elapsed) => Ok(Exit::TimedOut { after: timeout }),
+        }
+    }
+
+    /// Runs a plugin with its memory cap but no timeout.
+    async fn run_unbounded(
+        &self,
+        plugin: &Plugin,
+        invocation: Invocation,
+    ) -> Result<Exit, RuntimeError> {
         let mut builder = WasiCtxBuilder::new();
         builder
             .inherit_stdio()
@@ -303,26 +384,44 @@ impl Runtime {
             // this thread, which waits for the guest anyway, instead of
             // through tokio's blocking pool: view() 0.45 ms -> 0.14 ms.
             .allow_blocking_current_thread(true);
-        for (host, guest) in &invocation.read_only_dirs {
+        for dir in &invocation.dirs {
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
             builder
-                .preopened_dir(host, guest, FsPerms::ReadOnly)
+                .preopened_dir(&dir.host, &dir.guest, perms)
                 .map_err(|e| {
-                    RuntimeError::Instantiate(format!("granting {}: {e:#}", host.display()))
+                    RuntimeError::Instantiate(format!("granting {}: {e:#}", dir.host.display()))
                 })?;
         }
         let http = invocation.http.unwrap_or_else(|| Box::new(NoHttp));
+        let memory = MemoryCap::new(invocation.limits.memory_bytes);
+        let went_over = memory.went_over.clone();
+        let yields = invocation.limits.timeout.is_some();
         let outcome = match plugin {
             Plugin::Module(module) => {
-                let mut store = Store::new(&self.engine, builder.build_p1());
+                let mut store = Store::new(
+                    &self.engine,
+                    ModuleHost {
+                        ctx: builder.build_p1(),
+                        memory,
+                    },
+                );
+                store.limiter(|host| &mut host.memory);
+                set_epoch_behaviour(&mut store, yields);
                 let linker = self.module_linker()?;
-                let instance = linker
-                    .instantiate_async(&mut store, module)
-                    .await
-                    .map_err(|e| RuntimeError::Instantiate(format!("{e:#}")))?;
-                let start = instance
-                    .get_typed_func::<(), ()>(&mut store, "_start")
-                    .map_err(|e| RuntimeError::NotACommand(format!("{e:#}")))?;
-                start.call_async(&mut store, ()).await.map(|()| 0)
+                match linker.instantiate_async(&mut store, module).await {
+                    Ok(instance) => {
+                        let start = instance
+                            .get_typed_func::<(), ()>(&mut store, "_start")
+                            .map_err(|e| RuntimeError::NotACommand(format!("{e:#}")))?;
+                        start.call_async(&mut store, ()).await.map(|()| 0)
+                    }
+                    Err(e) if went_over.load(Ordering::Relaxed) => Err(e),
+                    Err(e) => return Err(RuntimeError::Instantiate(format!("{e:#}"))),
+                }
             }
             Plugin::Component(component) => {
                 let mut store = Store::new(
@@ -332,21 +431,31 @@ impl Runtime {
                         table: ResourceTable::new(),
                         http_ctx: WasiHttpCtx::new(),
                         http,
+                        memory,
                     },
                 );
+                store.limiter(|host| &mut host.memory);
+                set_epoch_behaviour(&mut store, yields);
                 let pre = self.command_pre(component)?;
-                let command = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|e| RuntimeError::Instantiate(format!("{e:#}")))?;
-                command
-                    .wasi_cli_run()
-                    .call_run(&mut store)
-                    .await
-                    .map(|result| if result.is_ok() { 0 } else { 1 })
+                match pre.instantiate_async(&mut store).await {
+                    Ok(command) => command
+                        .wasi_cli_run()
+                        .call_run(&mut store)
+                        .await
+                        .map(|result| if result.is_ok() { 0 } else { 1 }),
+                    Err(e) if went_over.load(Ordering::Relaxed) => Err(e),
+                    Err(e) => return Err(RuntimeError::Instantiate(format!("{e:#}"))),
+                }
             }
         };
+        let over_memory = went_over.load(Ordering::Relaxed);
         Ok(match outcome {
+            Ok(0) => Exit::Code(0),
+            // A plugin that handled a refused allocation and still succeeded
+            // is fine; one that failed after it failed for want of memory.
+            _ if over_memory => Exit::OverMemoryLimit {
+                limit: invocation.limits.memory_bytes,
+            },
             Ok(code) => Exit::Code(code),
             Err(err) => match err.downcast_ref::<I32Exit>() {
                 Some(I32Exit(code)) => Exit::Code(*code),
@@ -387,9 +496,9 @@ impl Runtime {
 
     fn module_linker(
         &self,
-    ) -> Result<wasmtime::Linker<wasmtime_wasi::p1::WasiP1Ctx>, RuntimeError> {
+    ) -> Result<wasmtime::Linker<ModuleHost>, RuntimeError> {
         let mut linker = wasmtime::Linker::new(&self.engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |ctx| ctx)
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut ModuleHost| &mut host.ctx)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Ok(linker)
     }
@@ -410,13 +519,102 @@ impl Runtime {
     }
 }
 
-/// Store data of a component: its WASI context, resource table and HTTP
-/// policy.
+/// Without a timeout the epoch never advances: a deadline that is never
+/// reached. With one, the guest yields to the executor at every tick, which
+/// is what lets `tokio::time::timeout` stop a guest that never waits.
+fn set_epoch_behaviour<T>(store: &mut Store<T>, yields: bool) {
+    if yields {
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+    } else {
+        store.set_epoch_deadline(u64::MAX / 2);
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Refuses every `memory.grow` past the cap, and remembers that it did so
+/// the end of the run can be reported as what it is.
+struct MemoryCap {
+    limit: usize,
+    went_over: Arc<AtomicBool>,
+}
+
+impl MemoryCap {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            went_over: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.went_over.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million is far beyond any
+        // plugin and keeps a hostile one from growing host memory this way.
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Store data of a core module: its WASI preview-1 context and memory cap.
+struct ModuleHost {
+    ctx: wasmtime_wasi::p1::WasiP1Ctx,
+    memory: MemoryCap,
+}
+
+/// Store data of a component: its WASI context, resource table, HTTP
+/// policy and memory cap.
 struct Host {
     ctx: WasiCtx,
     table: ResourceTable,
     http_ctx: WasiHttpCtx,
     http: Box<dyn HttpPolicy>,
+    memory: MemoryCap,
 }
 
 impl WasiHttpView for Host {

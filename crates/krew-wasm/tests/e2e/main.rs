@@ -6,6 +6,7 @@ mod atomicity;
 mod bad_input;
 mod kubectl;
 mod new;
+mod permissions;
 mod pull;
 mod registries;
 mod run;
