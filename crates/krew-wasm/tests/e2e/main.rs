@@ -8,6 +8,7 @@ mod kubectl;
 mod new;
 mod permissions;
 mod pull;
+mod push;
 mod registries;
 mod run;
 
