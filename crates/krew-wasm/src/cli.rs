@@ -57,6 +57,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  krew-wasm new my-pods\n  \
             krew-wasm new my-pods --path plugins/my-pods --sdk ~/src/krew-wasm/guest/sdk")]
     New(NewArgs),
+    /// Upload a .wasm plugin to an OCI registry (CNCF Wasm artifact); prints the manifest digest
+    #[command(
+        after_help = "Examples:\n  krew-wasm push target/wasm32-wasip2/release/hello.wasm ghcr.io/org/hello:v1.0.0\n  \
+            krew-wasm push hello.wasm 127.0.0.1:5000/plugins/hello:v1 --description 'Says hello' \\\n      \
+            --source https://github.com/org/hello --version 1.0.0 --licenses Apache-2.0"
+    )]
+    Push(crate::commands::push::PushArgs),
     /// Give an installed plugin more permissions
     #[command(
         after_help = "Permissions: env:NAME, dir:PATH (read-only), dir:PATH:rw, \

@@ -24,6 +24,7 @@ use crate::output::{download_bar, human_size, print_table, short_digest, spinner
 use crate::settings::{path_hint, store_root};
 use crate::{consent, launch};
 
+pub(crate) mod push;
 mod scaffold;
 
 /// Exit code after Ctrl-C, as shells report SIGINT.
@@ -52,6 +53,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Info(args) => info(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run(args),
         Command::New(args) => scaffold::new(args).map(|()| ExitCode::SUCCESS),
+        Command::Push(args) => block_on_interruptible(push::push(args)).map(|()| ExitCode::SUCCESS),
         Command::Grant(args) => grant(args).map(|()| ExitCode::SUCCESS),
         Command::Revoke(args) => revoke(args).map(|()| ExitCode::SUCCESS),
         Command::Version => {
