@@ -3,6 +3,7 @@
 
 mod api;
 mod atomicity;
+mod attacks;
 mod bad_input;
 mod kubectl;
 mod new;
