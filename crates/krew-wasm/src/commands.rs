@@ -17,7 +17,7 @@ use krew_wasm_store::{
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, GrantArgs, InfoArgs, ListArgs, OutputFormat, PullArgs, RevokeArgs, RmArgs,
+    Cli, Command, ConsentFlags, GrantArgs, InfoArgs, ListArgs, OutputFormat, PullArgs, RevokeArgs, RmArgs,
     RunArgs,
 };
 use crate::output::{download_bar, human_size, print_table, short_digest, spinner};
@@ -142,10 +142,7 @@ async fn pull(args: PullArgs) -> Result<()> {
         && stored.is_some()
         && store.problems(previous).is_empty()
     {
-        println!(
-            "{name} is already installed and up to date ({})",
-            short_digest(&digest)
-        );
+        up_to_date(&name, &digest, &args.consent);
         return Ok(());
     }
 
@@ -218,10 +215,7 @@ async fn pull(args: PullArgs) -> Result<()> {
     drop(lock);
     let what = match outcome {
         Installed::Unchanged => {
-            println!(
-                "{name} is already installed and up to date ({})",
-                short_digest(&receipt.digest)
-            );
+            up_to_date(&name, &receipt.digest, &args.consent);
             return Ok(());
         }
         Installed::New => "installed",
@@ -237,6 +231,20 @@ async fn pull(args: PullArgs) -> Result<()> {
     );
     print_path_hint(&store);
     Ok(())
+}
+
+/// A pull that changes nothing; consent flags then change nothing either,
+/// which the user should hear about.
+fn up_to_date(name: &PluginName, digest: &str, consent: &ConsentFlags) {
+    println!(
+        "{name} is already installed and up to date ({})",
+        short_digest(digest)
+    );
+    if consent.yes || !consent.grant.is_empty() || !consent.deny.is_empty() {
+        eprintln!(
+            "note: its permissions are unchanged; change them with `krew-wasm grant {name} …` or `krew-wasm revoke {name} …`"
+        );
+    }
 }
 
 /// What a plugin asks for: its wasm custom section, and its manifest's

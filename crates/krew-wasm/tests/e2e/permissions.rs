@@ -326,6 +326,48 @@ fn consent_is_asked_on_a_terminal() {
 }
 
 #[test]
+fn a_declaration_pushed_as_an_annotation_is_asked_for_too() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let declaration = sandbox.home().join("permissions.json");
+    std::fs::write(
+        &declaration,
+        r#"{"version":1,"env":["GITHUB_TOKEN"],"hosts":["https://api.github.com"]}"#,
+    )
+    .expect("declaration");
+    let reference = format!("{}/plugins/hello:v1", registry.host());
+    let hello = fixtures().p2("hello");
+    sandbox.ok(&[
+        "push",
+        hello.to_str().expect("utf-8"),
+        &reference,
+        "--permissions",
+        declaration.to_str().expect("utf-8"),
+    ]);
+    let err = sandbox.fails(&["pull", &reference]);
+    assert!(
+        err.contains("[env:GITHUB_TOKEN]") && err.contains("[host:https://api.github.com]"),
+        "{err}"
+    );
+    sandbox.ok(&[
+        "pull",
+        &reference,
+        "--grant",
+        "env:GITHUB_TOKEN",
+        "--deny",
+        "host:https://api.github.com",
+    ]);
+    let info: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["info", "hello", "-o", "json"])).expect("json");
+    assert_eq!(
+        info["requested"]["hosts"],
+        serde_json::json!(["https://api.github.com"])
+    );
+    assert_eq!(info["granted"]["env"], serde_json::json!(["GITHUB_TOKEN"]));
+    assert!(info["granted"]["hosts"].is_null(), "{info}");
+}
+
+#[test]
 fn a_malformed_declaration_is_refused_with_its_line_and_field() {
     let registry = Registry::start();
     let sandbox = Sandbox::new();
