@@ -51,10 +51,18 @@ impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Permission::Env(name) => write!(f, "env:{name}"),
+            // A path that itself ends in `:rw` or `:ro` needs its access
+            // written out, or the spec would parse back as another path.
             Permission::Dir {
                 path,
                 access: Access::ReadOnly,
-            } => write!(f, "dir:{path}"),
+            } if !path.to_string().ends_with(":rw") && !path.to_string().ends_with(":ro") => {
+                write!(f, "dir:{path}")
+            }
+            Permission::Dir {
+                path,
+                access: Access::ReadOnly,
+            } => write!(f, "dir:{path}:ro"),
             Permission::Dir {
                 path,
                 access: Access::ReadWrite,
@@ -395,6 +403,14 @@ mod tests {
             parse("dir:/srv//data/:ro").unwrap().to_string(),
             "dir:/srv/data"
         );
+        // Found by fuzz/ (permissions target): a read-only path ending in
+        // `:rw` printed as a spec granting read-write to the path without it,
+        // one ending in `:ro` as a spec for the path without it.
+        for spec in ["dir:/data:rw:ro", "dir:/data:ro:ro", "dir:/data:rw:rw"] {
+            let permission = parse(spec).unwrap();
+            assert_eq!(permission.to_string(), spec);
+            assert_eq!(parse(&permission.to_string()).unwrap(), permission);
+        }
         assert_eq!(
             parse("host:API.GitHub.com").unwrap().to_string(),
             "host:https://api.github.com"
