@@ -869,6 +869,7 @@ fn runaway_plugins_stop_at_the_timeout() {
     let mut check = |label: String, command: Command| {
         let (output, elapsed) = run_for(command, deadline + grace + Duration::from_secs(5));
         let (out, err) = (stdout(&output), stderr(&output));
+        eprintln!("{label}: {} after {elapsed:?}", output.status);
         if output.status.code() != Some(124) || !err.contains("timed out after") {
             failures.push(format!(
                 "{label}: exit {} after {elapsed:?}, expected 124 and `timed out after`\nstdout: {}\nstderr: {}",
@@ -879,6 +880,11 @@ fn runaway_plugins_stop_at_the_timeout() {
         } else if elapsed > deadline + grace {
             failures.push(format!(
                 "{label}: took {elapsed:?} for a {deadline:?} timeout"
+            ));
+        }
+        if label.contains("\"http\"") && !out.contains("response 200") {
+            failures.push(format!(
+                "{label}: the watch never answered, so nothing blocked on it"
             ));
         }
         if !out.contains("spinning") && !out.contains("blocking") {
