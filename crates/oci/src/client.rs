@@ -308,7 +308,7 @@ impl RegistryClient {
 
     /// GETs a manifest, falling back to plain HTTP for a loopback registry
     /// whose HTTPS endpoint does not answer (docker's rule for localhost).
-    async fn fetch_manifest(
+    pub(crate) async fn fetch_manifest(
         &mut self,
         reference: &PluginReference,
     ) -> Result<(Vec<u8>, String), OciError> {

@@ -21,6 +21,9 @@
 //! including the plugin's permission declaration), which
 //! [`RegistryClient::push`] uploads.
 //!
+//! [`signature`] signs and verifies cosign key-based signatures (the
+//! `sha256-<hex>.sig` tag form, simple-signing payloads, ECDSA P-256).
+//!
 //! This crate knows nothing of wasmtime or of the on-disk store.
 
 pub mod client;
@@ -28,8 +31,10 @@ pub mod credentials;
 pub mod manifest;
 pub mod push;
 pub mod reference;
+pub mod signature;
 
 pub use client::{OciError, RegistryClient, RegistryOptions, ResolvedPlugin, WASM_MAGIC};
 pub use manifest::{Descriptor, Manifest, ManifestError};
 pub use push::{PushArtifact, PushError, PushMetadata, WasmOs};
 pub use reference::{PluginReference, ReferenceError};
+pub use signature::{PrivateKey, PublicKey, SignatureError, VerifiedSignature};

@@ -514,7 +514,7 @@ impl RegistryClient {
     /// Authenticates for pushing (a token with push scope, or basic auth),
     /// falling back to plain HTTP for a loopback registry whose HTTPS
     /// endpoint does not answer, as pulls do.
-    async fn authorize_push(&mut self, reference: &PluginReference) -> Result<(), PushError> {
+    pub(crate) async fn authorize_push(&mut self, reference: &PluginReference) -> Result<(), PushError> {
         let first = self
             .client
             .auth(reference.as_oci(), &self.auth, RegistryOperation::Push)
@@ -545,7 +545,7 @@ impl RegistryClient {
 
     /// Upload requests fail with the bare status and body; give them the
     /// shape [`RegistryClient::translate`] knows, so a 401 says how to log in.
-    fn translate_push(&self, err: OciDistributionError, reference: &str) -> OciError {
+    pub(crate) fn translate_push(&self, err: OciDistributionError, reference: &str) -> OciError {
         let unauthorized = || OciDistributionError::UnauthorizedError {
             url: self.registry.clone(),
         };

@@ -126,6 +126,17 @@ impl PluginReference {
         }
     }
 
+    /// The same repository, at `tag` (a cosign signature's `sha256-<hex>.sig`).
+    pub fn with_tag(&self, tag: &str) -> Self {
+        Self {
+            inner: oci_client::Reference::with_tag(
+                self.inner.registry().to_string(),
+                self.repository().to_string(),
+                tag.to_string(),
+            ),
+        }
+    }
+
     pub(crate) fn as_oci(&self) -> &oci_client::Reference {
         &self.inner
     }

@@ -1,0 +1,686 @@
+//! cosign signatures, key-based: what `cosign sign --key` writes and
+//! `cosign verify --key` accepts.
+//!
+//! The layout (cosign's "legacy" tag form): the signature of the manifest
+//! `sha256:<hex>` lives in the same repository under the tag
+//! `sha256-<hex>.sig`, an OCI image manifest with one layer per signature.
+//! Each layer is a simple-signing payload
+//! (`application/vnd.dev.cosign.simplesigning.v1+json`):
+//!
+//! ```json
+//! {"critical":{"identity":{"docker-reference":"REGISTRY/REPO"},"image":{"docker-manifest-digest":"sha256:…"},"type":"cosign container image signature"},"optional":null}
+//! ```
+//!
+//! and its annotation `dev.cosignproject.cosign/signature` holds the base64
+//! of an ASN.1 DER ECDSA P-256 signature over SHA-256 of the exact payload
+//! bytes.
+//!
+//! The pure part (payload, tag, keys, [`verify_signatures`]) does no I/O;
+//! [`RegistryClient::fetch_signatures`] and [`RegistryClient::push_signature`]
+//! talk to the registry. An artifact with no signature never verifies.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::manifest::OciDescriptor;
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
+use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _, LineEnding};
+use reqwest::header::HeaderValue;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::client::{OciError, RegistryClient};
+use crate::manifest::{OCI_IMAGE_MANIFEST, is_sha256_digest};
+use crate::push::PushError;
+use crate::reference::PluginReference;
+
+/// Media type of a simple-signing payload layer.
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The layer annotation holding the base64 DER signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// `critical.type` of a cosign payload.
+pub const SIGNATURE_TYPE: &str = "cosign container image signature";
+/// Media type of the config of a signature manifest (cosign writes an empty image config).
+pub const SIGNATURE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// Largest payload read: real ones are a few hundred bytes.
+pub const MAX_PAYLOAD_SIZE: u64 = 64 * 1024;
+/// Most signature layers looked at in one `.sig` manifest.
+pub const MAX_SIGNATURES: usize = 64;
+
+/// Why signing or verifying failed, phrased for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("{what}: {reason}")]
+    Key { what: String, reason: String },
+    #[error(
+        "{0} is cosign's encrypted key format (scrypt + secretbox), which krew-wasm does not read; \
+         export the key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) and keep that \
+         file private, or generate one with \
+         `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out cosign.key`"
+    )]
+    EncryptedCosignKey(String),
+    #[error(
+        "{0} is an encrypted PKCS#8 key; decrypt it first: \
+         `openssl pkcs8 -in {0} -out plain.key` (and keep that file private)"
+    )]
+    EncryptedPkcs8(String),
+    #[error("`{0}` is not a sha256 manifest digest")]
+    BadDigest(String),
+    #[error(
+        "{reference} is not signed: no cosign signature was found (tag `{tag}` does not exist); \
+         an unsigned artifact never passes verification"
+    )]
+    Unsigned { reference: String, tag: String },
+    #[error(
+        "{reference} has {count} signature(s), none valid for key {fingerprint}:\n  {}",
+        reasons.join("\n  ")
+    )]
+    NoValidSignature {
+        reference: String,
+        count: usize,
+        fingerprint: String,
+        reasons: Vec<String>,
+    },
+    #[error("the signature manifest `{tag}` of {reference} is malformed: {reason}")]
+    BadSignatureManifest {
+        reference: String,
+        tag: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Registry(#[from] OciError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+}
+
+/// The tag cosign stores the signatures of `digest` under: `sha256-<hex>.sig`.
+pub fn signature_tag(digest: &str) -> Result<String, SignatureError> {
+    if !is_sha256_digest(digest) {
+        return Err(SignatureError::BadDigest(digest.to_string()));
+    }
+    Ok(format!("{}.sig", digest.replacen(':', "-", 1)))
+}
+
+/// The name cosign writes as `docker-reference`: the repository, no tag or digest.
+pub fn docker_reference(reference: &PluginReference) -> String {
+    format!("{}/{}", reference.registry(), reference.repository())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    critical: Critical,
+    optional: Option<Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Critical {
+    identity: Identity,
+    image: Image,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Identity {
+    #[serde(rename = "docker-reference")]
+    docker_reference: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Image {
+    #[serde(rename = "docker-manifest-digest")]
+    docker_manifest_digest: String,
+}
+
+/// The simple-signing payload for `digest`, byte for byte as cosign writes it.
+pub fn simple_signing_payload(docker_reference: &str, digest: &str) -> Vec<u8> {
+    let payload = Payload {
+        critical: Critical {
+            identity: Identity {
+                docker_reference: docker_reference.to_string(),
+            },
+            image: Image {
+                docker_manifest_digest: digest.to_string(),
+            },
+            kind: SIGNATURE_TYPE.to_string(),
+        },
+        optional: None,
+    };
+    // Strings only: serialization cannot fail.
+    serde_json::to_vec(&payload).unwrap_or_default()
+}
+
+/// The PEM block labelled `label` in `text`, markers included.
+fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = text[start..].find(&end)? + start + end.len();
+    Some(&text[start..stop])
+}
+
+/// An ECDSA P-256 private key, read from PEM.
+pub struct PrivateKey {
+    key: SigningKey,
+}
+
+impl PrivateKey {
+    /// Reads PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`) PEM. `what`
+    /// names the key in messages (its path).
+    pub fn from_pem(text: &str, what: &str) -> Result<Self, SignatureError> {
+        let error = |reason: String| SignatureError::Key {
+            what: what.to_string(),
+            reason,
+        };
+        let not_p256 = |e: &dyn std::fmt::Display| {
+            error(format!(
+                "not an ECDSA P-256 private key ({e}); cosign keys and \
+                 `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` are"
+            ))
+        };
+        if text.contains("ENCRYPTED SIGSTORE PRIVATE KEY")
+            || text.contains("ENCRYPTED COSIGN PRIVATE KEY")
+        {
+            return Err(SignatureError::EncryptedCosignKey(what.to_string()));
+        }
+        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            return Err(SignatureError::EncryptedPkcs8(what.to_string()));
+        }
+        let key = if let Some(block) = pem_block(text, "PRIVATE KEY") {
+            SigningKey::from_pkcs8_pem(block).map_err(|e| not_p256(&e))?
+        } else if let Some(block) = pem_block(text, "EC PRIVATE KEY") {
+            let secret = p256::SecretKey::from_sec1_pem(block).map_err(|e| not_p256(&e))?;
+            SigningKey::from(secret)
+        } else {
+            return Err(error(
+                "no `-----BEGIN PRIVATE KEY-----` or `-----BEGIN EC PRIVATE KEY-----` PEM block \
+                 (a private key is needed to sign; the .pub file is for verify)"
+                    .to_string(),
+            ));
+        };
+        Ok(Self { key })
+    }
+
+    /// The base64 of the DER ECDSA signature over SHA-256 of `payload`.
+    pub fn sign(&self, payload: &[u8]) -> String {
+        let signature: Signature = self.key.sign(payload);
+        BASE64.encode(signature.to_der().as_bytes())
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey {
+            key: *self.key.verifying_key(),
+        }
+    }
+}
+
+/// An ECDSA P-256 public key (`cosign.pub`: SubjectPublicKeyInfo PEM).
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    key: VerifyingKey,
+}
+
+impl PublicKey {
+    /// Reads `-----BEGIN PUBLIC KEY-----` PEM. `what` names it in messages.
+    pub fn from_pem(text: &str, what: &str) -> Result<Self, SignatureError> {
+        let error = |reason: String| SignatureError::Key {
+            what: what.to_string(),
+            reason,
+        };
+        let Some(block) = pem_block(text, "PUBLIC KEY") else {
+            return Err(error(if text.contains("PRIVATE KEY") {
+                "this is a private key; verify takes the public key (cosign.pub, or \
+                 `openssl pkey -in cosign.key -pubout`)"
+                    .to_string()
+            } else {
+                "no `-----BEGIN PUBLIC KEY-----` PEM block".to_string()
+            }));
+        };
+        let key = VerifyingKey::from_public_key_pem(block)
+            .map_err(|e| error(format!("not an ECDSA P-256 public key ({e})")))?;
+        Ok(Self { key })
+    }
+
+    /// `SHA256:<hex>` of the key's DER SubjectPublicKeyInfo.
+    pub fn fingerprint(&self) -> String {
+        let der = self
+            .key
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
+        format!("SHA256:{}", hex::encode(Sha256::digest(der)))
+    }
+
+    /// The key as SubjectPublicKeyInfo PEM.
+    pub fn to_pem(&self) -> String {
+        self.key
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap_or_default()
+    }
+
+    /// Checks a base64 DER signature over `payload`.
+    fn check(&self, payload: &[u8], signature_b64: &str) -> Result<(), String> {
+        let der = BASE64
+            .decode(signature_b64.trim())
+            .map_err(|e| format!("the signature annotation is not base64 ({e})"))?;
+        let signature = DerSignature::try_from(der.as_slice())
+            .map_err(|_| "the signature is not a DER ECDSA P-256 signature".to_string())?;
+        self.key
+            .verify(payload, &signature)
+            .map_err(|_| "the signature does not match this key and payload".to_string())
+    }
+}
+
+/// One signature layer as the registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// Digest of the payload blob.
+    pub digest: String,
+    /// The payload bytes, exactly as stored.
+    pub payload: Vec<u8>,
+    /// The `dev.cosignproject.cosign/signature` annotation, if any.
+    pub signature: Option<String>,
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedSignature {
+    /// The manifest digest the payload names (the one asked about).
+    pub manifest_digest: String,
+    /// The payload's `docker-reference`.
+    pub docker_reference: String,
+    /// The key's fingerprint.
+    pub key_fingerprint: String,
+    /// How many signature layers there were.
+    pub signatures: usize,
+}
+
+/// Checks one layer: signature by `key` over the payload, payload of the
+/// cosign type, naming `digest`.
+fn verify_layer(layer: &SignatureLayer, key: &PublicKey, digest: &str) -> Result<String, String> {
+    let signature = layer
+        .signature
+        .as_deref()
+        .ok_or_else(|| format!("no `{SIGNATURE_ANNOTATION}` annotation"))?;
+    key.check(&layer.payload, signature)?;
+    let payload: Payload = serde_json::from_slice(&layer.payload)
+        .map_err(|e| format!("the payload is not a simple-signing document ({e})"))?;
+    if payload.critical.kind != SIGNATURE_TYPE {
+        return Err(format!(
+            "the payload's type is `{}`, not `{SIGNATURE_TYPE}`",
+            payload.critical.kind
+        ));
+    }
+    if payload.critical.image.docker_manifest_digest != digest {
+        return Err(format!(
+            "the signature is for another artifact: its payload names {}, not {digest}",
+            payload.critical.image.docker_manifest_digest
+        ));
+    }
+    Ok(payload.critical.identity.docker_reference)
+}
+
+/// Verifies that at least one of `layers` is a valid signature of `digest`
+/// by `key`. No layers at all is [`SignatureError::Unsigned`], never a pass.
+pub fn verify_signatures(
+    reference: &str,
+    layers: &[SignatureLayer],
+    key: &PublicKey,
+    digest: &str,
+) -> Result<VerifiedSignature, SignatureError> {
+    if layers.is_empty() {
+        return Err(SignatureError::Unsigned {
+            reference: reference.to_string(),
+            tag: signature_tag(digest)?,
+        });
+    }
+    let mut reasons = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        match verify_layer(layer, key, digest) {
+            Ok(docker_reference) => {
+                return Ok(VerifiedSignature {
+                    manifest_digest: digest.to_string(),
+                    docker_reference,
+                    key_fingerprint: key.fingerprint(),
+                    signatures: layers.len(),
+                });
+            }
+            Err(reason) => {
+                reasons.push(format!("signature {} ({}): {reason}", i + 1, layer.digest))
+            }
+        }
+    }
+    Err(SignatureError::NoValidSignature {
+        reference: reference.to_string(),
+        count: layers.len(),
+        fingerprint: key.fingerprint(),
+        reasons,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSignatureManifest {
+    #[serde(default)]
+    layers: Vec<RawLayer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLayer {
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// What a signature push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedSignature {
+    /// `registry/repo:sha256-<hex>.sig`.
+    pub tag_reference: String,
+    /// Signature layers in the manifest now (cosign appends).
+    pub signatures: usize,
+    /// True when the same signature was there already (nothing pushed).
+    pub already_present: bool,
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+impl RegistryClient {
+    /// The signature layers of `digest` in `reference`'s repository, payloads
+    /// fetched and checked against their digests. No `.sig` tag is an empty
+    /// list (which [`verify_signatures`] refuses).
+    pub async fn fetch_signatures(
+        &mut self,
+        reference: &PluginReference,
+        digest: &str,
+    ) -> Result<Vec<SignatureLayer>, SignatureError> {
+        let tag = signature_tag(digest)?;
+        let sig_ref = reference.with_tag(&tag);
+        let shown = sig_ref.to_string();
+        let body = match self.fetch_manifest(&sig_ref).await {
+            Ok((body, _)) => body,
+            Err(OciError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let malformed = |reason: String| SignatureError::BadSignatureManifest {
+            reference: reference.to_string(),
+            tag: tag.clone(),
+            reason,
+        };
+        let manifest: RawSignatureManifest =
+            serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
+        let mut out = Vec::new();
+        for layer in manifest
+            .layers
+            .into_iter()
+            .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
+            .take(MAX_SIGNATURES)
+        {
+            if !is_sha256_digest(&layer.digest) {
+                return Err(malformed(format!("layer digest `{}`", layer.digest)));
+            }
+            if layer.size > MAX_PAYLOAD_SIZE {
+                return Err(malformed(format!(
+                    "a payload of {} bytes (at most {MAX_PAYLOAD_SIZE})",
+                    layer.size
+                )));
+            }
+            let payload = self.fetch_small_blob(&sig_ref, &layer, &shown).await?;
+            out.push(SignatureLayer {
+                digest: layer.digest,
+                payload,
+                signature: layer.annotations.get(SIGNATURE_ANNOTATION).cloned(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn fetch_small_blob(
+        &self,
+        sig_ref: &PluginReference,
+        layer: &RawLayer,
+        shown: &str,
+    ) -> Result<Vec<u8>, SignatureError> {
+        let descriptor = OciDescriptor {
+            media_type: layer.media_type.clone(),
+            digest: layer.digest.clone(),
+            size: i64::try_from(layer.size).unwrap_or(i64::MAX),
+            ..Default::default()
+        };
+        let mut stream = self
+            .client
+            .pull_blob_stream(sig_ref.as_oci(), &descriptor)
+            .await
+            .map_err(|e| self.translate(e, shown))?;
+        let mut payload = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| OciError::Registry {
+                registry: self.registry.clone(),
+                message: format!("reading signature payload {}: {e}", layer.digest),
+            })?;
+            payload.extend_from_slice(&chunk);
+            if payload.len() as u64 > layer.size {
+                break;
+            }
+        }
+        let actual = sha256_digest(&payload);
+        if payload.len() as u64 != layer.size || actual != layer.digest {
+            return Err(OciError::DigestMismatch {
+                reference: shown.to_string(),
+                expected: layer.digest.clone(),
+                actual,
+            }
+            .into());
+        }
+        Ok(payload)
+    }
+
+    /// Stores a signature of `digest` the way `cosign sign` does: the payload
+    /// blob, an empty image config, and the `sha256-<hex>.sig` manifest, with
+    /// the new layer appended to those already there.
+    pub async fn push_signature(
+        &mut self,
+        reference: &PluginReference,
+        digest: &str,
+        payload: &[u8],
+        signature_b64: &str,
+    ) -> Result<PushedSignature, SignatureError> {
+        let tag = signature_tag(digest)?;
+        let sig_ref = reference.with_tag(&tag);
+        let shown = sig_ref.to_string();
+        self.authorize_push(&sig_ref).await?;
+        let malformed = |reason: String| SignatureError::BadSignatureManifest {
+            reference: reference.to_string(),
+            tag: tag.clone(),
+            reason,
+        };
+        let mut layers: Vec<Value> = match self.fetch_manifest(&sig_ref).await {
+            Ok((body, _)) => {
+                let existing: Value =
+                    serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
+                match existing.get("layers") {
+                    Some(Value::Array(layers)) => layers.clone(),
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(_) => return Err(malformed("`layers` is not a list".to_string())),
+                }
+            }
+            Err(OciError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let payload_digest = sha256_digest(payload);
+        let already_present = layers.iter().any(|l| {
+            l.get("digest").and_then(Value::as_str) == Some(payload_digest.as_str())
+                && l.pointer("/annotations/dev.cosignproject.cosign~1signature")
+                    .and_then(Value::as_str)
+                    == Some(signature_b64)
+        });
+        if already_present {
+            return Ok(PushedSignature {
+                tag_reference: shown,
+                signatures: layers.len(),
+                already_present: true,
+            });
+        }
+        layers.push(json!({
+            "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+            "size": payload.len(),
+            "digest": payload_digest,
+            "annotations": { SIGNATURE_ANNOTATION: signature_b64 },
+        }));
+        let diff_ids: Vec<&str> = layers
+            .iter()
+            .filter_map(|l| l.get("digest").and_then(Value::as_str))
+            .collect();
+        let config = serde_json::to_vec(&json!({
+            "architecture": "",
+            "created": "0001-01-01T00:00:00Z",
+            "history": [{"created": "0001-01-01T00:00:00Z"}],
+            "os": "",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "config": {},
+        }))
+        .unwrap_or_default();
+        let config_digest = sha256_digest(&config);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_MANIFEST,
+            "config": {
+                "mediaType": SIGNATURE_CONFIG_MEDIA_TYPE,
+                "size": config.len(),
+                "digest": config_digest,
+            },
+            "layers": layers,
+        }))
+        .unwrap_or_default();
+
+        let image = sig_ref.as_oci().clone();
+        self.client
+            .push_blob(&image, Bytes::copy_from_slice(payload), &payload_digest)
+            .await
+            .map_err(|e| self.translate_push(e, &shown))?;
+        self.client
+            .push_blob(&image, Bytes::from(config), &config_digest)
+            .await
+            .map_err(|e| self.translate_push(e, &shown))?;
+        self.client
+            .push_manifest_raw(
+                &image,
+                Bytes::from(manifest),
+                HeaderValue::from_static(OCI_IMAGE_MANIFEST),
+            )
+            .await
+            .map_err(|e| self.translate_push(e, &shown))?;
+        Ok(PushedSignature {
+            tag_reference: shown,
+            signatures: layers.len(),
+            already_present: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+    // `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`
+    const PKCS8: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDC2PocMrDDlX7Nsd
+4XbfpmYZrRJV6KTJCyiaDnEEA06hRANCAARVdkLzF3v8A1zXdsnf/+a4bDgczUcs
+jeeX9FVxHPrnkjm5+4gt4x5nAGbE9hOMaSgxYPMRMrU9/D3gtEva65Sq
+-----END PRIVATE KEY-----
+";
+
+    fn key() -> PrivateKey {
+        PrivateKey::from_pem(PKCS8, "test.key").unwrap()
+    }
+
+    fn signed(key: &PrivateKey, digest: &str) -> SignatureLayer {
+        let payload = simple_signing_payload("127.0.0.1:5000/plugins/hello", digest);
+        SignatureLayer {
+            digest: sha256_digest(&payload),
+            signature: Some(key.sign(&payload)),
+            payload,
+        }
+    }
+
+    #[test]
+    fn payload_and_tag_are_cosigns() {
+        assert_eq!(
+            String::from_utf8(simple_signing_payload("r.io/a/b", DIGEST)).unwrap(),
+            format!(
+                "{{\"critical\":{{\"identity\":{{\"docker-reference\":\"r.io/a/b\"}},\"image\":\
+                 {{\"docker-manifest-digest\":\"{DIGEST}\"}},\"type\":\"cosign container image \
+                 signature\"}},\"optional\":null}}"
+            )
+        );
+        assert_eq!(
+            signature_tag(DIGEST).unwrap(),
+            "sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sig"
+        );
+        assert!(signature_tag("sha256:abc").is_err());
+    }
+
+    #[test]
+    fn verifies_good_and_refuses_the_rest() {
+        let key = key();
+        let public = key.public_key();
+        let good = signed(&key, DIGEST);
+        let ok = verify_signatures("r", std::slice::from_ref(&good), &public, DIGEST).unwrap();
+        assert_eq!(ok.docker_reference, "127.0.0.1:5000/plugins/hello");
+        assert_eq!(ok.signatures, 1);
+
+        // Unsigned: an empty list never passes.
+        assert!(matches!(
+            verify_signatures("r", &[], &public, DIGEST),
+            Err(SignatureError::Unsigned { .. })
+        ));
+        // Another digest's signature.
+        let err = verify_signatures("r", &[good.clone()], &public, OTHER).unwrap_err();
+        assert!(err.to_string().contains("another artifact"), "{err}");
+        // Tampered payload, signature kept.
+        let mut tampered = good.clone();
+        tampered.payload = simple_signing_payload("127.0.0.1:5000/plugins/hello", OTHER);
+        let err = verify_signatures("r", &[tampered], &public, OTHER).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        // No annotation.
+        let mut bare = good.clone();
+        bare.signature = None;
+        assert!(verify_signatures("r", &[bare], &public, DIGEST).is_err());
+        // Wrong key.
+        let other = PrivateKey {
+            key: SigningKey::from_slice(&[7u8; 32]).unwrap(),
+        };
+        let err = verify_signatures("r", &[good.clone()], &other.public_key(), DIGEST).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        // One good among bad ones passes.
+        let bad = signed(&other, DIGEST);
+        assert!(verify_signatures("r", &[bad, good], &public, DIGEST).is_ok());
+    }
+
+    #[test]
+    fn reads_keys_and_refuses_encrypted_ones() {
+        let public_pem = key().public_key().to_pem();
+        let public = PublicKey::from_pem(&public_pem, "k.pub").unwrap();
+        assert!(public.fingerprint().starts_with("SHA256:"));
+        assert!(PublicKey::from_pem(PKCS8, "k").is_err());
+        assert!(matches!(
+            PrivateKey::from_pem(
+                "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nxx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
+                "cosign.key"
+            ),
+            Err(SignatureError::EncryptedCosignKey(_))
+        ));
+        assert!(PrivateKey::from_pem(&public_pem, "k").is_err());
+    }
+}
