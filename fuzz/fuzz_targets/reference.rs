@@ -2,7 +2,8 @@
 //!
 //! Properties: never panics; the accessors never panic; a parsed reference
 //! prints in an ASCII canonical form that parses back to an equal reference
-//! (and prints the same again); pinning it to a digest round-trips too.
+//! (and prints the same again); pinning it to a digest, or moving it to a
+//! cosign signature tag (`with_tag`), round-trips too.
 #![no_main]
 
 use krew_wasm_oci::PluginReference;
@@ -42,4 +43,11 @@ fuzz_target!(|text: &str| {
     let reparsed = PluginReference::parse(&printed)
         .unwrap_or_else(|e| panic!("{text:?} pinned printed as {printed:?}: {e}"));
     assert_eq!(reparsed, pinned, "{text:?} pinned -> {printed:?}");
+
+    // A cosign signature's tag, next to the plugin.
+    let signature = reference.with_tag(&format!("{}.sig", digest.replace(':', "-")));
+    let printed = signature.to_string();
+    let reparsed = PluginReference::parse(&printed)
+        .unwrap_or_else(|e| panic!("{text:?} signature tag printed as {printed:?}: {e}"));
+    assert_eq!(reparsed, signature, "{text:?} signature tag -> {printed:?}");
 });
