@@ -64,6 +64,19 @@ pub enum Command {
             --source https://github.com/org/hello --version 1.0.0 --licenses Apache-2.0"
     )]
     Push(crate::commands::push::PushArgs),
+    /// Sign a plugin in a registry with a cosign key (ECDSA P-256); stored as cosign does
+    #[command(
+        after_help = "Example:\n  krew-wasm sign ghcr.io/org/hello:v1 --key cosign.key\n\n\
+            The key: PKCS#8 or SEC1 PEM (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`). \
+            `cosign verify --key cosign.pub --insecure-ignore-tlog` accepts the signature."
+    )]
+    Sign(crate::commands::verify::SignArgs),
+    /// Check a plugin's cosign signature against a public key; exits 1 unless one is valid
+    #[command(
+        after_help = "Examples:\n  krew-wasm verify hello --key cosign.pub  # an installed plugin\n  \
+            krew-wasm verify ghcr.io/org/hello:v1 --key cosign.pub"
+    )]
+    Verify(crate::commands::verify::VerifyArgs),
     /// Give an installed plugin more permissions
     #[command(
         after_help = "Permissions: env:NAME, dir:PATH (read-only), dir:PATH:rw, \

@@ -26,6 +26,7 @@ use crate::{consent, launch};
 
 pub(crate) mod push;
 mod scaffold;
+pub(crate) mod verify;
 
 /// Exit code after Ctrl-C, as shells report SIGINT.
 const INTERRUPTED_EXIT_CODE: u8 = 130;
@@ -54,6 +55,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run(args),
         Command::New(args) => scaffold::new(args).map(|()| ExitCode::SUCCESS),
         Command::Push(args) => block_on_interruptible(push::push(args)).map(|()| ExitCode::SUCCESS),
+        Command::Sign(args) => {
+            block_on_interruptible(verify::sign(args)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Verify(args) => {
+            block_on_interruptible(verify::verify(args)).map(|()| ExitCode::SUCCESS)
+        }
         Command::Grant(args) => grant(args).map(|()| ExitCode::SUCCESS),
         Command::Revoke(args) => revoke(args).map(|()| ExitCode::SUCCESS),
         Command::Version => {

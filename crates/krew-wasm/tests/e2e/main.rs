@@ -12,6 +12,7 @@ mod pull;
 mod push;
 mod registries;
 mod run;
+mod signing;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
