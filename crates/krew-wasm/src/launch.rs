@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use krew_wasm_kube_gateway::{ApiGateway, KubeconfigSources, KubectlFlags, Origin, Selection};
-use krew_wasm_permissions::{Access, ByteSize, Permissions};
+use krew_wasm_permissions::{Access, ByteSize, Permission, Permissions};
 use krew_wasm_runtime::{
     DirMount, Exit, Invocation, Limits, Plugin, Runtime, WasmKind, allowed_env,
 };
@@ -284,26 +284,32 @@ fn granted_dirs(granted: &Permissions, store: &Store, name: &str) -> Result<Vec<
     let home = std::env::home_dir();
     let store_root = canonical_or_self(store.root());
     for (path, access) in granted.dirs() {
+        // The grant as a spec (`dir:/data:rw:ro` for a path ending in `:rw`),
+        // so what the messages name is what `revoke` takes.
+        let grant = Permission::Dir {
+            path: path.clone(),
+            access,
+        };
         let resolved = path
             .resolve(&cwd, home.as_deref())
-            .map_err(|e| anyhow::anyhow!("plugin `{name}` is granted dir:{path}, but {e}"))?;
+            .map_err(|e| anyhow::anyhow!("plugin `{name}` is granted {grant}, but {e}"))?;
         let host = std::fs::canonicalize(&resolved).with_context(|| {
             format!(
-                "plugin `{name}` is granted dir:{path}, but {} cannot be opened",
+                "plugin `{name}` is granted {grant}, but {} cannot be opened",
                 resolved.display()
             )
         })?;
         if !host.is_dir() {
             bail!(
-                "plugin `{name}` is granted dir:{path}, but {} is not a directory",
+                "plugin `{name}` is granted {grant}, but {} is not a directory",
                 host.display()
             );
         }
         if host.starts_with(&store_root) || store_root.starts_with(&host) {
             bail!(
-                "plugin `{name}` is granted dir:{path} ({}), which {} the krew-wasm store {}; \
+                "plugin `{name}` is granted {grant} ({}), which {} the krew-wasm store {}; \
                  krew-wasm refuses, because a plugin that can reach the store can change other plugins. \
-                 Run it from another directory, or take the grant back with `krew-wasm revoke {name} dir:{path}`.",
+                 Run it from another directory, or take the grant back with `krew-wasm revoke {name} {grant}`.",
                 host.display(),
                 if host.starts_with(&store_root) {
                     "is inside"

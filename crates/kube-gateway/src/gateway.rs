@@ -99,6 +99,9 @@ impl ApiGateway {
         if let Some(header) = request.headers().keys().find(|h| is_credential(h)) {
             return Err(Refusal::Credential(header.to_string()));
         }
+        if has_user_info(request.uri()) {
+            return Err(Refusal::UserInfo);
+        }
         let path = request.uri().path();
         // Requests written against the server URL carry its path prefix;
         // the client adds it back.
@@ -234,6 +237,12 @@ fn is_credential(name: &HeaderName) -> bool {
         || name.as_str().starts_with("impersonate-")
 }
 
+/// Whether the URL carries `user:password@` (or a token) before the host:
+/// a credential of the plugin's, refused like a credential header.
+fn has_user_info(uri: &http::Uri) -> bool {
+    uri.authority().is_some_and(|a| a.as_str().contains('@'))
+}
+
 /// Whether `path` has a `.` or `..` segment (also percent-encoded). Behind a
 /// path prefix (Rancher's `/k8s/clusters/c-1`), `..` would carry the user's
 /// credentials to the proxy's own API instead of the cluster's.
@@ -300,6 +309,10 @@ enum Refusal {
     )]
     Credential(String),
     #[error(
+        "refused a request with credentials in its URL (`user@host`): krew-wasm adds the user's credentials itself, and a plugin may not supply them"
+    )]
+    UserInfo,
+    #[error(
         "refused a request for {0}: paths with `.` or `..` segments could leave the cluster's API"
     )]
     DotSegment(String),
@@ -326,6 +339,16 @@ mod tests {
         }
         for name in ["accept", "content-type", "user-agent"] {
             assert!(!is_credential(&HeaderName::from_static(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn user_info_in_urls() {
+        for url in ["https://token@10.0.0.1:6443/api", "https://a:b@host/api"] {
+            assert!(has_user_info(&url.parse().unwrap()), "{url}");
+        }
+        for url in ["https://10.0.0.1:6443/api?x=a@b", "/api/v1/pods"] {
+            assert!(!has_user_info(&url.parse().unwrap()), "{url}");
         }
     }
 

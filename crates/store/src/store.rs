@@ -251,6 +251,21 @@ impl Store {
                 reason: format!("it names plugin `{}`", receipt.name),
             });
         }
+        // Digests become paths (`blobs/sha256/<hex>`, `cache/…/<hex>.cwasm`):
+        // `sha256:../../x` must never reach a join. Found by fuzz/receipt.
+        for (field, digest) in [
+            ("digest", &receipt.digest),
+            ("manifestDigest", &receipt.manifest_digest),
+        ] {
+            if !is_sha256_digest(digest) {
+                return Err(StoreError::CorruptReceipt {
+                    path,
+                    reason: format!(
+                        "its {field} `{digest}` is not sha256:<64 lowercase hex digits>"
+                    ),
+                });
+            }
+        }
         Ok(receipt)
     }
 
@@ -660,6 +675,16 @@ fn is_older_than(path: &Path, age: Duration) -> bool {
         .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() > age)
 }
 
+/// Whether `digest` is `sha256:` and 64 lowercase hex digits.
+pub fn is_sha256_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     use sha2::Digest as _;
@@ -816,6 +841,22 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_whose_digest_is_not_a_digest_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("root"));
+        install(&store, "foo", WASM_A, true, false).unwrap();
+        let good = fs::read_to_string(store.receipt_path("foo")).unwrap();
+        let digest = sha256_digest(WASM_A);
+        for bad in ["sha256:../../../../tmp/evil", "sha256:/tmp/evil", "md5:abc"] {
+            fs::write(store.receipt_path("foo"), good.replace(&digest, bad)).unwrap();
+            assert!(
+                matches!(store.receipt("foo"), Err(StoreError::CorruptReceipt { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn grants_are_rewritten_in_the_receipt_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("root"));
@@ -830,8 +871,14 @@ mod tests {
         assert_eq!(receipt.granted, granted);
         assert!(receipt.requested.is_empty());
         let json = fs::read_to_string(store.receipt_path("foo")).unwrap();
-        assert!(json.contains("AWS_PROFILE") && !json.contains("requested"), "{json}");
-        assert_eq!(fs::read(store.blob_path(&sha256_digest(WASM_A))).unwrap(), before);
+        assert!(
+            json.contains("AWS_PROFILE") && !json.contains("requested"),
+            "{json}"
+        );
+        assert_eq!(
+            fs::read(store.blob_path(&sha256_digest(WASM_A))).unwrap(),
+            before
+        );
 
         // A receipt written before permissions existed still reads.
         let old = json.replace("AWS_PROFILE", "X");
