@@ -646,7 +646,7 @@ jeeX9FVxHPrnkjm5+4gt4x5nAGbE9hOMaSgxYPMRMrU9/D3gtEva65Sq
             Err(SignatureError::Unsigned { .. })
         ));
         // Another digest's signature.
-        let err = verify_signatures("r", &[good.clone()], &public, OTHER).unwrap_err();
+        let err = verify_signatures("r", std::slice::from_ref(&good), &public, OTHER).unwrap_err();
         assert!(err.to_string().contains("another artifact"), "{err}");
         // Tampered payload, signature kept.
         let mut tampered = good.clone();
@@ -661,7 +661,13 @@ jeeX9FVxHPrnkjm5+4gt4x5nAGbE9hOMaSgxYPMRMrU9/D3gtEva65Sq
         let other = PrivateKey {
             key: SigningKey::from_slice(&[7u8; 32]).unwrap(),
         };
-        let err = verify_signatures("r", &[good.clone()], &other.public_key(), DIGEST).unwrap_err();
+        let err = verify_signatures(
+            "r",
+            std::slice::from_ref(&good),
+            &other.public_key(),
+            DIGEST,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
         // One good among bad ones passes.
         let bad = signed(&other, DIGEST);
