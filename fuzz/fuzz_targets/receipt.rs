@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use krew_wasm_store::{PluginName, Receipt, Store};
+use krew_wasm_store::{PluginName, Receipt, Store, is_sha256_digest};
 use libfuzzer_sys::fuzz_target;
 
 /// A scratch store under the temp directory, one per fuzzing process.
@@ -62,8 +62,12 @@ fuzz_target!(|data: &[u8]| {
     let read = store.receipt(&name);
     match (&parsed, &read) {
         (Ok(receipt), Ok(stored)) => assert_eq!(receipt, stored),
+        // The store also refuses what serde accepts but must never become
+        // a path: a digest that is not sha256:<64 hex>.
         (Ok(receipt), Err(e)) => assert!(
-            receipt.name != name,
+            receipt.name != name
+                || !is_sha256_digest(&receipt.digest)
+                || !is_sha256_digest(&receipt.manifest_digest),
             "serde reads the receipt of {name}, the store does not: {e}"
         ),
         (Err(_), Ok(stored)) => panic!("the store reads {stored:?}, serde does not"),
@@ -77,23 +81,19 @@ fuzz_target!(|data: &[u8]| {
         let _ = store.problems(receipt);
         // What Store::receipt says of names (`../x` must never become a
         // path) holds for the digest too: a run opens these two paths.
-        // FUZZ_KNOWN_RECEIPT_PATHS=1 skips this check while that finding is
-        // open, so the rest of the reader can still be fuzzed (README.md).
-        if std::env::var_os("FUZZ_KNOWN_RECEIPT_PATHS").is_none() {
-            let blobs = scratch().join("blobs").join("sha256");
-            let cache = scratch().join("cache").join("engine");
-            for (path, under) in [
-                (store.blob_path(&receipt.digest), &blobs),
-                (store.artifact_path("engine", &receipt.digest), &cache),
-            ] {
-                assert!(
-                    path.parent() == Some(under.as_path()),
-                    "the receipt's digest {:?} makes the store open {}, outside {}",
-                    receipt.digest,
-                    path.display(),
-                    under.display()
-                );
-            }
+        let blobs = scratch().join("blobs").join("sha256");
+        let cache = scratch().join("cache").join("engine");
+        for (path, under) in [
+            (store.blob_path(&receipt.digest), &blobs),
+            (store.artifact_path("engine", &receipt.digest), &cache),
+        ] {
+            assert!(
+                path.parent() == Some(under.as_path()),
+                "the receipt's digest {:?} makes the store open {}, outside {}",
+                receipt.digest,
+                path.display(),
+                under.display()
+            );
         }
     }
     std::fs::remove_file(&path).expect("removing the scratch receipt");

@@ -29,6 +29,6 @@ mod store;
 pub use name::{KUBECTL_BUILTINS, KUBECTL_PREFIX, NameError, PluginName};
 pub use receipt::{PluginKind, RECEIPT_VERSION, Receipt};
 pub use store::{
-    Entry, Install, Installed, Store, StoreError, StoreLock, relative_path, sha256_digest,
-    write_atomically,
+    Entry, Install, Installed, Store, StoreError, StoreLock, is_sha256_digest, relative_path,
+    sha256_digest, write_atomically,
 };
