@@ -37,6 +37,29 @@ pub enum Command {
             krew-wasm pull oci://registry.example.com/kubectl-foo-bar.wasm:latest --name foo-bar"
     )]
     Pull(PullArgs),
+    /// Install the newest version of installed plugins whose tag moved
+    #[command(
+        after_help = "Plugins installed by digest are pinned and left alone; pull a tag to unpin one. \
+            The version replaced is kept for `krew-wasm rollback`.\n\n\
+            Examples:\n  krew-wasm upgrade --all\n  krew-wasm upgrade decoder podwatch --yes"
+    )]
+    Upgrade(UpgradeArgs),
+    /// List installed plugins whose tag now points at another version
+    #[command(after_help = "Examples:\n  krew-wasm outdated\n  krew-wasm outdated -o json")]
+    Outdated(OutdatedArgs),
+    /// Return a plugin to the version it had before its last upgrade
+    #[command(after_help = "Example:\n  krew-wasm rollback decoder")]
+    Rollback(RollbackArgs),
+    /// Write the installed plugins, pinned by digest with their grants, as a lock file
+    #[command(after_help = "Examples:\n  krew-wasm export > plugins.lock\n  \
+            krew-wasm export -o plugins.lock")]
+    Export(ExportArgs),
+    /// Install the plugins of a lock file written by `export`, by digest, verified
+    #[command(
+        after_help = "The lock's grants are applied as recorded: import only files you trust.\n\n\
+            Example:\n  krew-wasm import plugins.lock"
+    )]
+    Import(ImportArgs),
     /// List installed plugins
     #[command(visible_alias = "ls")]
     List(ListArgs),
@@ -151,6 +174,58 @@ pub struct ListArgs {
     /// Output format
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Names of the plugins to upgrade
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub names: Vec<String>,
+    /// Upgrade every installed plugin
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub consent: ConsentFlags,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Name of an installed plugin
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write the lock file here instead of stdout
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A lock file written by `krew-wasm export`
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+    /// Replace plugins of the same name installed from another repository
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 }
 
 #[derive(Debug, Args)]

@@ -12,18 +12,19 @@ use krew_wasm_permissions::{Permission, Permissions};
 use krew_wasm_runtime::{Runtime, WasmKind};
 use krew_wasm_store::{
     Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store, StoreError,
-    StoreLock, sha256_digest,
+    StoreLock, sha256_digest, source_repository,
 };
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, ConsentFlags, GrantArgs, InfoArgs, ListArgs, OutputFormat, PullArgs, RevokeArgs, RmArgs,
-    RunArgs,
+    Cli, Command, ConsentFlags, GrantArgs, InfoArgs, ListArgs, OutputFormat, PullArgs, RevokeArgs,
+    RmArgs, RunArgs,
 };
 use crate::output::{download_bar, human_size, print_table, short_digest, spinner};
 use crate::settings::{path_hint, store_root};
 use crate::{consent, launch};
 
+mod lifecycle;
 pub(crate) mod push;
 mod scaffold;
 pub(crate) mod verify;
@@ -49,6 +50,19 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Pull(args) => block_on_interruptible(pull(args)).map(|()| ExitCode::SUCCESS),
+        Command::Upgrade(args) => {
+            block_on_interruptible(lifecycle::upgrade(args)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Outdated(args) => {
+            block_on_interruptible(lifecycle::outdated(args)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Rollback(args) => {
+            block_on_interruptible(lifecycle::rollback(args)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Export(args) => lifecycle::export(args).map(|()| ExitCode::SUCCESS),
+        Command::Import(args) => {
+            block_on_interruptible(lifecycle::import(args)).map(|()| ExitCode::SUCCESS)
+        }
         Command::List(args) => list(args).map(|()| ExitCode::SUCCESS),
         Command::Rm(args) => rm(args).map(|()| ExitCode::SUCCESS),
         Command::Info(args) => info(args).map(|()| ExitCode::SUCCESS),
@@ -119,12 +133,96 @@ async fn pull(args: PullArgs) -> Result<()> {
     let reference = PluginReference::parse(&args.reference)?;
     let name = plugin_name(&reference, args.name.as_deref())?;
     let store = Store::new(store_root()?);
+    let outcome = install_plugin(
+        &store,
+        InstallRequest {
+            reference: &reference,
+            source: None,
+            name: &name,
+            registry: &args.registry.to_options(),
+            grants: Grants::Consent(&args.consent),
+            force: args.force,
+            resolved: None,
+        },
+    )
+    .await?;
+    match outcome {
+        InstallOutcome::UpToDate(receipt) => up_to_date(&name, &receipt.digest, &args.consent),
+        InstallOutcome::Changed { what, receipt, .. } => {
+            println!(
+                "{what} {name} from {reference} ({}, {}, {}); run it with `kubectl {name}`",
+                short_digest(&receipt.digest),
+                receipt.kind.describe(),
+                human_size(receipt.size)
+            );
+            print_path_hint(&store);
+        }
+    }
+    Ok(())
+}
+
+/// How the grants of an install are decided.
+pub(crate) enum Grants<'a> {
+    /// Asked for ([`consent::decide`]), with the answers given in advance.
+    Consent(&'a ConsentFlags),
+    /// Given: `import` applies what the lock file records.
+    Exactly(Permissions),
+}
+
+/// One install: `pull`, `upgrade` and `import` all go through
+/// [`install_plugin`].
+pub(crate) struct InstallRequest<'a> {
+    /// What is resolved and downloaded.
+    pub reference: &'a PluginReference,
+    /// What the receipt records as the source, when not `reference` (`import`
+    /// fetches by digest what was installed from a tag).
+    pub source: Option<&'a PluginReference>,
+    pub name: &'a PluginName,
+    pub registry: &'a RegistryOptions,
+    pub grants: Grants<'a>,
+    /// Replace a plugin of another repository installed under `name`.
+    pub force: bool,
+    /// `reference` already resolved, with the client that did it.
+    pub resolved: Option<(RegistryClient, ResolvedPlugin)>,
+}
+
+/// What [`install_plugin`] did.
+pub(crate) enum InstallOutcome {
+    /// Nothing: that version is installed, intact.
+    UpToDate(Receipt),
+    /// Installed, repaired or replaced (`what` says which, as a verb).
+    Changed {
+        what: &'static str,
+        receipt: Receipt,
+        /// The version it replaced, if any.
+        replaced: Option<Box<Receipt>>,
+    },
+}
+
+/// Resolves, downloads (unless an intact copy is stored), decides the grants,
+/// precompiles and installs under the lock. Every failure leaves the store
+/// as it was.
+pub(crate) async fn install_plugin(
+    store: &Store,
+    request: InstallRequest<'_>,
+) -> Result<InstallOutcome> {
+    let InstallRequest {
+        reference,
+        source,
+        name,
+        registry,
+        grants,
+        force,
+        resolved,
+    } = request;
+    let source = source.unwrap_or(reference);
+    let source_string = source.to_string();
     // Fail before downloading when the answer is already known; the store
     // checks again under the lock.
     let previous = store.receipt(name.as_str()).ok();
     if let Some(previous) = &previous
-        && !args.force
-        && previous.source != reference.to_string()
+        && !force
+        && previous.repository() != source_repository(&source_string)
     {
         return Err(krew_wasm_store::StoreError::AlreadyInstalled {
             name: name.to_string(),
@@ -133,8 +231,14 @@ async fn pull(args: PullArgs) -> Result<()> {
         .into());
     }
 
-    let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
-    let resolved = client.resolve(&reference).await?;
+    let (client, resolved) = match resolved {
+        Some(resolved) => resolved,
+        None => {
+            let mut client = RegistryClient::new(reference, registry)?;
+            let resolved = client.resolve(reference).await?;
+            (client, resolved)
+        }
+    };
     let digest = resolved.layer.digest.clone();
     // An intact stored copy (this plugin's, or another's with the same
     // digest) is reused; anything else is downloaded again, which also
@@ -143,20 +247,20 @@ async fn pull(args: PullArgs) -> Result<()> {
         .ok()
         .filter(|bytes| sha256_digest(bytes) == digest);
     if let Some(previous) = &previous
-        && !args.force
+        && !force
+        && previous.source == source_string
         && previous.digest == digest
         && previous.manifest_digest == resolved.manifest_digest
         && stored.is_some()
         && store.problems(previous).is_empty()
     {
-        up_to_date(&name, &digest, &args.consent);
-        return Ok(());
+        return Ok(InstallOutcome::UpToDate(previous.clone()));
     }
 
     let (staged, wasm) = match stored {
         Some(wasm) => (None, wasm),
         None => {
-            let staged = download(&client, &store, &resolved, name.as_str()).await?;
+            let staged = download(&client, store, &resolved, name.as_str()).await?;
             let wasm = std::fs::read(staged.path()).context("reading the downloaded blob")?;
             (Some(staged), wasm)
         }
@@ -164,13 +268,18 @@ async fn pull(args: PullArgs) -> Result<()> {
     let requested = declared_permissions(&wasm, &resolved).with_context(|| {
         format!("{reference} declares its permissions wrongly; nothing was installed")
     })?;
-    let granted = consent::decide(consent::Request {
-        name: name.as_str(),
-        declared: &requested,
-        previous: previous.as_ref().map(|p| (&p.requested, &p.granted)),
-        flags: &args.consent,
-    })
-    .await?;
+    let granted = match grants {
+        Grants::Consent(flags) => {
+            consent::decide(consent::Request {
+                name: name.as_str(),
+                declared: &requested,
+                previous: previous.as_ref().map(|p| (&p.requested, &p.granted)),
+                flags,
+            })
+            .await?
+        }
+        Grants::Exactly(granted) => granted,
+    };
 
     // Compiling and waiting for the lock block; they run off the async
     // thread so that Ctrl-C still ends the command meanwhile.
@@ -191,7 +300,7 @@ async fn pull(args: PullArgs) -> Result<()> {
     let receipt = Receipt {
         version: RECEIPT_VERSION,
         name: name.to_string(),
-        source: reference.to_string(),
+        source: source_string,
         manifest_digest: resolved.manifest_digest.clone(),
         digest,
         media_type: resolved.layer.media_type.clone(),
@@ -200,44 +309,56 @@ async fn pull(args: PullArgs) -> Result<()> {
             WasmKind::Module => PluginKind::P1Module,
             WasmKind::Component => PluginKind::P2Component,
         },
-        installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        pinned: reference.is_pinned(),
+        installed_at: now_rfc3339(),
+        pinned: source.is_pinned(),
         requested,
         granted,
+        // The store records the version this one replaces.
+        previous: None,
     };
     let executable = std::env::current_exe().context("finding the krew-wasm executable")?;
-    let lock = lock_store(&store).await?;
+    let lock = lock_store(store).await?;
     let outcome = store.install(
         &lock,
         Install {
-            name: &name,
+            name,
             receipt: receipt.clone(),
             wasm: &wasm,
             staged,
             artifact: Some((&engine, precompiled.bytes)),
             executable: &executable,
-            force: args.force,
+            force,
         },
     )?;
     drop(lock);
-    let what = match outcome {
-        Installed::Unchanged => {
-            up_to_date(&name, &receipt.digest, &args.consent);
-            return Ok(());
+    let (what, replaced) = match outcome {
+        Installed::Unchanged => return Ok(InstallOutcome::UpToDate(receipt)),
+        Installed::New => ("installed", None),
+        Installed::Repaired => ("repaired", None),
+        Installed::Reinstalled => ("reinstalled", None),
+        Installed::Replaced(old) => {
+            let what = if old.repository() != receipt.repository() {
+                "replaced"
+            } else if old.digest != receipt.digest || old.pinned == receipt.pinned {
+                "updated"
+            } else if receipt.pinned {
+                "pinned"
+            } else {
+                "unpinned"
+            };
+            (what, Some(old))
         }
-        Installed::New => "installed",
-        Installed::Repaired => "repaired",
-        Installed::Reinstalled => "reinstalled",
-        Installed::Replaced(_) => "replaced",
     };
-    println!(
-        "{what} {name} from {reference} ({}, {}, {}); run it with `kubectl {name}`",
-        short_digest(&receipt.digest),
-        receipt.kind.describe(),
-        human_size(receipt.size)
-    );
-    print_path_hint(&store);
-    Ok(())
+    Ok(InstallOutcome::Changed {
+        what,
+        receipt,
+        replaced,
+    })
+}
+
+/// The time now, as receipts record it.
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// A pull that changes nothing; consent flags then change nothing either,

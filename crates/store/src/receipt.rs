@@ -59,11 +59,125 @@ pub struct Receipt {
     /// Runs get exactly this, or less.
     #[serde(default, skip_serializing_if = "Permissions::is_empty")]
     pub granted: Permissions,
+    /// The version this one replaced, kept (with its blob and precompiled
+    /// artifact) for `rollback` until the next change of version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousVersion>,
 }
 
-impl Receipt {
+/// An installed version of a plugin other than the current one: everything
+/// of its receipt but the name, and no history of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousVersion {
+    pub source: String,
+    pub manifest_digest: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    pub kind: PluginKind,
+    pub installed_at: String,
+    pub pinned: bool,
+    #[serde(default, skip_serializing_if = "Permissions::is_empty")]
+    pub requested: Permissions,
+    #[serde(default, skip_serializing_if = "Permissions::is_empty")]
+    pub granted: Permissions,
+}
+
+impl PreviousVersion {
     /// The hex part of the blob digest.
     pub fn digest_hex(&self) -> &str {
         self.digest.strip_prefix("sha256:").unwrap_or(&self.digest)
+    }
+}
+
+impl Receipt {
+    /// The current version, as it is kept once another one replaces it.
+    pub fn current_version(&self) -> PreviousVersion {
+        PreviousVersion {
+            source: self.source.clone(),
+            manifest_digest: self.manifest_digest.clone(),
+            digest: self.digest.clone(),
+            media_type: self.media_type.clone(),
+            size: self.size,
+            kind: self.kind,
+            installed_at: self.installed_at.clone(),
+            pinned: self.pinned,
+            requested: self.requested.clone(),
+            granted: self.granted.clone(),
+        }
+    }
+
+    /// The receipt of `name` at `version`, installed at `installed_at`, with
+    /// `previous` as the version before it.
+    pub fn at_version(
+        name: &str,
+        version: PreviousVersion,
+        installed_at: String,
+        previous: Option<PreviousVersion>,
+    ) -> Self {
+        Receipt {
+            version: RECEIPT_VERSION,
+            name: name.to_string(),
+            source: version.source,
+            manifest_digest: version.manifest_digest,
+            digest: version.digest,
+            media_type: version.media_type,
+            size: version.size,
+            kind: version.kind,
+            installed_at,
+            pinned: version.pinned,
+            requested: version.requested,
+            granted: version.granted,
+            previous,
+        }
+    }
+
+    /// True when this version and `other` are the same content: manifest and
+    /// blob digests.
+    pub fn same_content(&self, other: &PreviousVersion) -> bool {
+        self.digest == other.digest && self.manifest_digest == other.manifest_digest
+    }
+
+    /// `registry/repository` of the source, without tag or digest: two
+    /// versions of one plugin share it.
+    pub fn repository(&self) -> &str {
+        source_repository(&self.source)
+    }
+
+    /// The hex part of the blob digest.
+    pub fn digest_hex(&self) -> &str {
+        self.digest.strip_prefix("sha256:").unwrap_or(&self.digest)
+    }
+}
+
+/// `registry/repository` of a canonical reference (`registry/repo:tag`,
+/// `registry/repo@sha256:…`, `registry/repo:tag@sha256:…`).
+pub fn source_repository(source: &str) -> &str {
+    let without_digest = source.split_once('@').map_or(source, |(repo, _)| repo);
+    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    match without_digest[last_slash..].find(':') {
+        Some(colon) => &without_digest[..last_slash + colon],
+        None => without_digest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_of_sources() {
+        for (source, repository) in [
+            (
+                "127.0.0.1:5000/plugins/hello:v1",
+                "127.0.0.1:5000/plugins/hello",
+            ),
+            ("ghcr.io/org/hello@sha256:ab", "ghcr.io/org/hello"),
+            ("localhost:5000/a/b:v1@sha256:ab", "localhost:5000/a/b"),
+            ("localhost:5000/hello", "localhost:5000/hello"),
+        ] {
+            assert_eq!(source_repository(source), repository, "{source}");
+        }
     }
 }

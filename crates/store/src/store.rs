@@ -31,6 +31,22 @@ pub enum StoreError {
         "the receipt {path} is unreadable ({reason}); reinstall the plugin with `krew-wasm pull --force …` or remove it with `krew-wasm rm`"
     )]
     CorruptReceipt { path: PathBuf, reason: String },
+    #[error(
+        "`{0}` has no previous version to roll back to: one is kept when an upgrade or pull \
+         replaces the installed version, and a rollback uses it up"
+    )]
+    NoPreviousVersion(String),
+    #[error(
+        "the previous version of `{name}` ({digest}) is missing or corrupt in the store; \
+         install it again with `krew-wasm pull {from}`"
+    )]
+    PreviousVersionDamaged {
+        name: String,
+        digest: String,
+        from: String,
+    },
+    #[error("`{0}` changed while this command ran; run it again")]
+    ChangedMeanwhile(String),
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -253,10 +269,19 @@ impl Store {
         }
         // Digests become paths (`blobs/sha256/<hex>`, `cache/…/<hex>.cwasm`):
         // `sha256:../../x` must never reach a join. Found by fuzz/receipt.
+        let previous = receipt.previous.as_ref();
         for (field, digest) in [
-            ("digest", &receipt.digest),
-            ("manifestDigest", &receipt.manifest_digest),
-        ] {
+            ("digest", Some(&receipt.digest)),
+            ("manifestDigest", Some(&receipt.manifest_digest)),
+            ("previous.digest", previous.map(|p| &p.digest)),
+            (
+                "previous.manifestDigest",
+                previous.map(|p| &p.manifest_digest),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, digest)| Some((field, digest?)))
+        {
             if !is_sha256_digest(digest) {
                 return Err(StoreError::CorruptReceipt {
                     path,
@@ -353,13 +378,20 @@ impl Store {
             Err(e) if !install.force => return Err(e),
             Err(_) => None,
         };
-        let same = previous.as_ref().is_some_and(|p| {
-            p.source == install.receipt.source
-                && p.digest == install.receipt.digest
+        let same_content = |p: &Receipt| {
+            p.digest == install.receipt.digest
                 && p.manifest_digest == install.receipt.manifest_digest
-        });
+        };
+        let same = previous
+            .as_ref()
+            .is_some_and(|p| p.source == install.receipt.source && same_content(p));
+        // Another tag or digest of the same repository is another version of
+        // the same plugin (a moved tag, pinning, unpinning): no --force needed.
+        let same_plugin = previous
+            .as_ref()
+            .is_some_and(|p| p.repository() == install.receipt.repository());
         if let Some(previous) = &previous
-            && !same
+            && !same_plugin
             && !install.force
         {
             return Err(StoreError::AlreadyInstalled {
@@ -384,7 +416,16 @@ impl Store {
             self.write_artifact(engine, &install.receipt.digest, &bytes)?;
         }
         self.write_link(install.name, install.executable)?;
-        self.write_receipt(&install.receipt)?;
+        // One previous version is kept: the one this install replaces, when it
+        // is other content; the same content keeps the one it had.
+        let kept = match &previous {
+            Some(p) if same_content(p) => p.previous.clone(),
+            Some(p) => Some(p.current_version()),
+            None => None,
+        };
+        let mut receipt = install.receipt;
+        receipt.previous = kept;
+        self.write_receipt(&receipt)?;
         // Committed: from here on, trouble is a warning, not a failure.
         self.collect_garbage(engine.as_deref(), install.executable);
         Ok(match previous {
@@ -393,6 +434,46 @@ impl Store {
             Some(previous) => Installed::Replaced(Box::new(previous)),
             None => Installed::New,
         })
+    }
+
+    /// Returns `name` to its previous version (`expected`, as the caller read
+    /// it before precompiling): its blob is re-hashed, its precompiled
+    /// artifact written, and the receipt, written last, records that version
+    /// with its grants and no previous one. What the rolled-back version alone
+    /// used is collected.
+    pub fn rollback(
+        &self,
+        _lock: &StoreLock,
+        name: &PluginName,
+        expected: &crate::receipt::PreviousVersion,
+        artifact: Option<(&str, Vec<u8>)>,
+        executable: &Path,
+        installed_at: String,
+    ) -> Result<Receipt, StoreError> {
+        let current = self.receipt(name.as_str())?;
+        let Some(previous) = current.previous else {
+            return Err(StoreError::NoPreviousVersion(name.to_string()));
+        };
+        if &previous != expected {
+            return Err(StoreError::ChangedMeanwhile(name.to_string()));
+        }
+        // A well-formed digest too: only `sha256:<hex>` of the bytes matches.
+        if !self.blob_is_intact(&previous.digest) {
+            return Err(StoreError::PreviousVersionDamaged {
+                name: name.to_string(),
+                digest: previous.digest,
+                from: previous.source,
+            });
+        }
+        let engine = artifact.as_ref().map(|(engine, _)| engine.to_string());
+        if let Some((engine, bytes)) = artifact {
+            self.write_artifact(engine, &previous.digest, &bytes)?;
+        }
+        self.write_link(name, executable)?;
+        let receipt = Receipt::at_version(name.as_str(), previous, installed_at, None);
+        self.write_receipt(&receipt)?;
+        self.collect_garbage(engine.as_deref(), executable);
+        Ok(receipt)
     }
 
     /// Puts verified bytes at `blobs/sha256/<hex>`, replacing a corrupt copy:
@@ -507,6 +588,10 @@ impl Store {
             match self.receipt(&name) {
                 Ok(receipt) => {
                     digests.insert(receipt.digest_hex().to_string());
+                    // Kept for `rollback`.
+                    if let Some(previous) = &receipt.previous {
+                        digests.insert(previous.digest_hex().to_string());
+                    }
                 }
                 Err(e) => {
                     // Its blob is unknown: keep every blob and artifact.
@@ -748,7 +833,7 @@ fn set_read_only(path: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receipt::{PluginKind, RECEIPT_VERSION};
+    use crate::receipt::{PluginKind, PreviousVersion, RECEIPT_VERSION};
 
     const WASM_A: &[u8] = b"\0asm-a";
     const WASM_B: &[u8] = b"\0asm-bb";
@@ -767,6 +852,7 @@ mod tests {
             pinned: false,
             requested: Default::default(),
             granted: Default::default(),
+            previous: None,
         }
     }
 
@@ -786,6 +872,18 @@ mod tests {
         staged: bool,
         force: bool,
     ) -> Result<Installed, StoreError> {
+        install_from(store, receipt(name, wasm), wasm, staged, force)
+    }
+
+    fn install_from(
+        store: &Store,
+        receipt: Receipt,
+        wasm: &[u8],
+        staged: bool,
+        force: bool,
+    ) -> Result<Installed, StoreError> {
+        let name = receipt.name.clone();
+        let name = name.as_str();
         let exe = exe(store);
         let lock = store.lock(|| {}).unwrap();
         let plugin = PluginName::new(name).unwrap();
@@ -798,7 +896,7 @@ mod tests {
             &lock,
             Install {
                 name: &plugin,
-                receipt: receipt(name, wasm),
+                receipt,
                 wasm,
                 staged,
                 artifact: Some(("engine1", b"compiled".to_vec())),
@@ -894,6 +992,14 @@ mod tests {
         ));
     }
 
+    /// `name`'s receipt for `wasm` from another repository.
+    fn elsewhere(name: &str, wasm: &[u8]) -> Receipt {
+        Receipt {
+            source: format!("127.0.0.1:5000/elsewhere/{name}:v1"),
+            ..receipt(name, wasm)
+        }
+    }
+
     #[test]
     fn refuses_to_overwrite_without_force_and_keeps_shared_blobs() {
         let dir = tempfile::tempdir().unwrap();
@@ -901,7 +1007,7 @@ mod tests {
         install(&store, "one", WASM_A, true, false).unwrap();
         install(&store, "two", WASM_A, false, false).unwrap();
         assert!(matches!(
-            install(&store, "one", WASM_B, true, false),
+            install_from(&store, elsewhere("one", WASM_B), WASM_B, true, false),
             Err(StoreError::AlreadyInstalled { .. })
         ));
         assert_eq!(
@@ -913,7 +1019,7 @@ mod tests {
             Installed::Reinstalled
         );
         assert!(matches!(
-            install(&store, "one", WASM_B, true, true).unwrap(),
+            install_from(&store, elsewhere("one", WASM_B), WASM_B, true, true).unwrap(),
             Installed::Replaced(_)
         ));
         assert!(
@@ -922,8 +1028,142 @@ mod tests {
         );
         assert!(store.blob_is_intact(&sha256_digest(WASM_B)));
         remove(&store, "two").unwrap();
+        assert!(
+            store.blob_is_intact(&sha256_digest(WASM_A)),
+            "`one` keeps it as its previous version"
+        );
+        remove(&store, "one").unwrap();
         assert!(!store.blob_path(&sha256_digest(WASM_A)).exists());
-        assert!(store.blob_is_intact(&sha256_digest(WASM_B)));
+        assert!(!store.blob_path(&sha256_digest(WASM_B)).exists());
+    }
+
+    #[test]
+    fn one_previous_version_is_kept_until_the_next_change_of_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        const WASM_C: &[u8] = b"\0asm-ccc";
+        let (a, b, c) = (
+            sha256_digest(WASM_A),
+            sha256_digest(WASM_B),
+            sha256_digest(WASM_C),
+        );
+        let kept = |digest: &str| {
+            store.blob_is_intact(digest) && store.artifact_path("engine1", digest).is_file()
+        };
+        install(&store, "tool", WASM_A, true, false).unwrap();
+        assert_eq!(store.receipt("tool").unwrap().previous, None);
+        // The tag moved: no --force needed, A is kept as the previous version.
+        assert!(matches!(
+            install(&store, "tool", WASM_B, true, false).unwrap(),
+            Installed::Replaced(_)
+        ));
+        let current = store.receipt("tool").unwrap();
+        assert_eq!(current.digest, b);
+        assert_eq!(
+            current.previous.as_ref().map(|p| p.digest.as_str()),
+            Some(a.as_str())
+        );
+        assert!(kept(&a) && kept(&b));
+        // Re-pulling B changes nothing, and keeps A.
+        assert_eq!(
+            install(&store, "tool", WASM_B, false, false).unwrap(),
+            Installed::Unchanged
+        );
+        // Pinning B (same content, another source) keeps A as well.
+        let pinned = Receipt {
+            source: format!("127.0.0.1:5000/tool@sha256:{}", "0".repeat(64)),
+            pinned: true,
+            ..receipt("tool", WASM_B)
+        };
+        install_from(&store, pinned, WASM_B, false, false).unwrap();
+        let current = store.receipt("tool").unwrap();
+        assert!(current.pinned);
+        assert_eq!(
+            current.previous.as_ref().map(|p| p.digest.as_str()),
+            Some(a.as_str())
+        );
+        assert!(kept(&a));
+        // The next version drops A: only one previous version is kept.
+        install(&store, "tool", WASM_C, true, false).unwrap();
+        let current = store.receipt("tool").unwrap();
+        assert_eq!(
+            current.previous.as_ref().map(|p| p.digest.as_str()),
+            Some(b.as_str())
+        );
+        assert!(!store.blob_path(&a).exists());
+        assert!(!store.artifact_path("engine1", &a).exists());
+        assert!(kept(&b) && kept(&c));
+
+        // Rollback returns to B, uses the previous version up, drops C.
+        let exe = exe(&store);
+        let plugin = PluginName::new("tool").unwrap();
+        let previous = current.previous.clone().unwrap();
+        let lock = store.lock(|| {}).unwrap();
+        let rolled = store
+            .rollback(&lock, &plugin, &previous, None, &exe, "now".into())
+            .unwrap();
+        assert_eq!(rolled.digest, b);
+        assert_eq!(rolled.previous, None);
+        assert_eq!(store.receipt("tool").unwrap(), rolled);
+        assert!(kept(&b));
+        assert!(!store.blob_path(&c).exists());
+        assert!(matches!(
+            store.rollback(&lock, &plugin, &previous, None, &exe, "now".into()),
+            Err(StoreError::NoPreviousVersion(_))
+        ));
+    }
+
+    #[test]
+    fn a_rollback_to_a_damaged_blob_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        install(&store, "tool", WASM_A, true, false).unwrap();
+        install(&store, "tool", WASM_B, true, false).unwrap();
+        let receipt_before = fs::read(store.receipt_path("tool")).unwrap();
+        let previous = store.receipt("tool").unwrap().previous.unwrap();
+        let blob = store.blob_path(&previous.digest);
+        fs::remove_file(&blob).unwrap();
+        fs::write(&blob, b"\0asm-x").unwrap();
+        let lock = store.lock(|| {}).unwrap();
+        let plugin = PluginName::new("tool").unwrap();
+        let exe = exe(&store);
+        assert!(matches!(
+            store.rollback(&lock, &plugin, &previous, None, &exe, "now".into()),
+            Err(StoreError::PreviousVersionDamaged { .. })
+        ));
+        assert_eq!(
+            fs::read(store.receipt_path("tool")).unwrap(),
+            receipt_before
+        );
+        // A previous version other than the one the caller read: refused.
+        let other = PreviousVersion {
+            digest: sha256_digest(WASM_B),
+            ..previous
+        };
+        assert!(matches!(
+            store.rollback(&lock, &plugin, &other, None, &exe, "now".into()),
+            Err(StoreError::ChangedMeanwhile(_))
+        ));
+    }
+
+    #[test]
+    fn a_receipt_without_a_previous_version_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        install(&store, "tool", WASM_A, true, false).unwrap();
+        let json = fs::read_to_string(store.receipt_path("tool")).unwrap();
+        assert!(!json.contains("previous"), "{json}");
+        install(&store, "tool", WASM_B, true, false).unwrap();
+        let json = fs::read_to_string(store.receipt_path("tool")).unwrap();
+        assert!(json.contains("\"previous\""), "{json}");
+        // A previous digest that is no digest makes the receipt corrupt.
+        let tampered = json.replacen(&sha256_digest(WASM_A), "sha256:../../x", 1);
+        assert_ne!(tampered, json);
+        fs::write(store.receipt_path("tool"), tampered).unwrap();
+        assert!(matches!(
+            store.receipt("tool"),
+            Err(StoreError::CorruptReceipt { .. })
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod atomicity;
 mod attacks;
 mod bad_input;
 mod kubectl;
+mod lifecycle;
 mod new;
 mod permissions;
 mod pull;

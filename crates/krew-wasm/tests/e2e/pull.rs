@@ -114,7 +114,7 @@ fn pull_by_digest_pins_the_plugin() {
 }
 
 #[test]
-fn re_pull_is_a_no_op_and_force_replaces() {
+fn re_pull_is_a_no_op_a_moved_tag_updates_and_force_replaces() {
     let registry = Registry::start();
     let (reference, hello_digest) = push_fixture(&registry, "hello", "plugins/tool:v1");
     let sandbox = Sandbox::new();
@@ -124,17 +124,11 @@ fn re_pull_is_a_no_op_and_force_replaces() {
     assert!(out.contains("already installed and up to date"), "{out}");
     assert_eq!(sandbox.snapshot(), before, "a no-op pull changed the store");
 
-    // The tag moves to another plugin: replacing needs --force.
+    // The tag moves: pulling it again installs the new version, and keeps
+    // the old one for `rollback`.
     let (_, exit_digest) = push_fixture(&registry, "exit-code", "plugins/tool:v1");
-    let err = sandbox.fails(&["pull", &reference]);
-    assert!(
-        err.contains("already installed") && err.contains("--force"),
-        "{err}"
-    );
-    assert_eq!(sandbox.snapshot(), before);
-
-    let out = sandbox.ok(&["pull", "--force", &reference]);
-    assert!(out.contains("replaced tool"), "{out}");
+    let out = sandbox.ok(&["pull", &reference]);
+    assert!(out.contains("updated tool"), "{out}");
     let list = sandbox.list_json();
     assert_eq!(list[0]["digest"], exit_digest);
     let output = sandbox
@@ -143,14 +137,23 @@ fn re_pull_is_a_no_op_and_force_replaces() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(5));
-    // The old blob is no longer referenced, so it is gone.
+    let hello_blob = sandbox.root().join("blobs/sha256").join(&hello_digest[7..]);
+    assert!(hello_blob.is_file(), "the previous version was not kept");
+
+    // Another repository under an installed name: replacing needs --force.
+    let (other, other_digest) = push_fixture(&registry, "sandbox-probe", "elsewhere/tool:v1");
+    let before = sandbox.snapshot();
+    let err = sandbox.fails(&["pull", &other]);
     assert!(
-        !sandbox
-            .root()
-            .join("blobs/sha256")
-            .join(&hello_digest[7..])
-            .exists()
+        err.contains("already installed") && err.contains("--force"),
+        "{err}"
     );
+    assert_eq!(sandbox.snapshot(), before);
+    let out = sandbox.ok(&["pull", "--force", &other]);
+    assert!(out.contains("replaced tool"), "{out}");
+    assert_eq!(sandbox.list_json()[0]["digest"], other_digest);
+    // One previous version is kept: the first one is no longer referenced.
+    assert!(!hello_blob.exists());
 }
 
 #[test]
