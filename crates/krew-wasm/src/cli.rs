@@ -143,6 +143,9 @@ pub struct PullArgs {
     /// Replace a plugin already installed under the same name
     #[arg(long)]
     pub force: bool,
+    /// Install only if the manifest has a cosign signature by this public key (PEM)
+    #[arg(long, value_name = "PUB", value_hint = ValueHint::FilePath)]
+    pub verify_key: Option<PathBuf>,
     #[command(flatten)]
     pub consent: ConsentFlags,
     #[command(flatten)]

@@ -133,6 +133,12 @@ async fn pull(args: PullArgs) -> Result<()> {
     let reference = PluginReference::parse(&args.reference)?;
     let name = plugin_name(&reference, args.name.as_deref())?;
     let store = Store::new(store_root()?);
+    let resolved = match &args.verify_key {
+        Some(key) => {
+            Some(verify::resolve_verified(&reference, &args.registry.to_options(), key).await?)
+        }
+        None => None,
+    };
     let outcome = install_plugin(
         &store,
         InstallRequest {
@@ -142,7 +148,7 @@ async fn pull(args: PullArgs) -> Result<()> {
             registry: &args.registry.to_options(),
             grants: Grants::Consent(&args.consent),
             force: args.force,
-            resolved: None,
+            resolved,
         },
     )
     .await?;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, ValueHint};
 use krew_wasm_oci::signature::{self, PrivateKey, PublicKey};
-use krew_wasm_oci::{PluginReference, RegistryClient};
+use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
 use krew_wasm_store::Store;
 
 use crate::cli::RegistryFlags;
@@ -100,6 +100,29 @@ pub(crate) async fn verify_digest(
         .await
         .with_context(|| format!("fetching the signatures of {shown}"))?;
     Ok(signature::verify_signatures(&shown, &layers, key, digest)?)
+}
+
+/// `pull --verify-key`: resolves `reference` and refuses it, before anything
+/// is downloaded or written, unless a signature by the key names the
+/// manifest digest it resolved to.
+pub(crate) async fn resolve_verified(
+    reference: &PluginReference,
+    options: &RegistryOptions,
+    key_path: &Path,
+) -> Result<(RegistryClient, ResolvedPlugin)> {
+    let key = load_public_key(key_path)?;
+    let mut client = RegistryClient::new(reference, options)?;
+    let resolved = client.resolve(reference).await?;
+    let verified = verify_digest(&mut client, reference, &resolved.manifest_digest, &key)
+        .await
+        .context("--verify-key: nothing was installed")?;
+    eprintln!(
+        "signature verified: {}@{} is signed by key {}",
+        signature::docker_reference(reference),
+        verified.manifest_digest,
+        verified.key_fingerprint
+    );
+    Ok((client, resolved))
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<()> {

@@ -352,3 +352,41 @@ fn wrong_key_unsigned_tampered_and_misdirected_signatures_fail() {
     let err = sandbox.fails(&["verify", &signed, "--key", &path(&key)]);
     assert!(err.contains("this is a private key"), "{err}");
 }
+
+#[test]
+fn pull_with_verify_key_installs_only_what_the_key_signed() {
+    let registry = Registry::start();
+    let (signed, signed_digest) = push_plugin(&registry, "hello", "plugins/hello:v1");
+    let (unsigned, _) = push_plugin(&registry, "exit-code", "plugins/exit-code:v1");
+    let sandbox = Sandbox::new();
+    let keys = tempfile::tempdir().expect("key dir");
+    let (key, public) = key_pair(keys.path(), "cosign", false);
+    let (_, wrong_public) = key_pair(keys.path(), "wrong", true);
+    sandbox.ok(&["sign", &signed, "--key", &path(&key)]);
+
+    // Refused before anything is written: the store does not even exist.
+    let before = sandbox.snapshot();
+    let err = sandbox.fails(&["pull", &signed, "--verify-key", &path(&wrong_public)]);
+    assert!(
+        err.contains("--verify-key: nothing was installed") && err.contains("none valid for key"),
+        "{err}"
+    );
+    let err = sandbox.fails(&["pull", &unsigned, "--verify-key", &path(&public)]);
+    assert!(err.contains("is not signed"), "{err}");
+    assert_eq!(sandbox.snapshot(), before);
+
+    let output = sandbox.krew(&["pull", &signed, "--verify-key", &path(&public)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("signature verified: {}@{signed_digest}", {
+            signed.trim_end_matches(":v1")
+        })),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("installed hello"),
+        "{}",
+        stdout(&output)
+    );
+}
