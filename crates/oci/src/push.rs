@@ -514,7 +514,10 @@ impl RegistryClient {
     /// Authenticates for pushing (a token with push scope, or basic auth),
     /// falling back to plain HTTP for a loopback registry whose HTTPS
     /// endpoint does not answer, as pulls do.
-    pub(crate) async fn authorize_push(&mut self, reference: &PluginReference) -> Result<(), PushError> {
+    pub(crate) async fn authorize_push(
+        &mut self,
+        reference: &PluginReference,
+    ) -> Result<(), PushError> {
         let first = self
             .client
             .auth(reference.as_oci(), &self.auth, RegistryOperation::Push)

@@ -494,9 +494,7 @@ impl Runtime {
         Ok(())
     }
 
-    fn module_linker(
-        &self,
-    ) -> Result<wasmtime::Linker<ModuleHost>, RuntimeError> {
+    fn module_linker(&self) -> Result<wasmtime::Linker<ModuleHost>, RuntimeError> {
         let mut linker = wasmtime::Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut ModuleHost| &mut host.ctx)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
