@@ -42,6 +42,7 @@ fn package_of(tool: &str) -> &str {
         "skopeo" => "skopeo",
         "kubectl" => "kubernetes-client",
         "curl" => "curl",
+        "script" => "bsdutils",
         other => other,
     }
 }
