@@ -317,20 +317,8 @@ impl RegistryClient {
             .pull_manifest_raw(reference.as_oci(), &self.auth, &ACCEPTED_MANIFEST_TYPES)
             .await;
         let result = match first {
-            // Only when the server did not speak TLS at all: a certificate
-            // problem is an HTTPS server, and falling back would hide it.
-            Err(OciDistributionError::RequestError(e))
-                if e.is_connect()
-                    && !self.using_plain_http
-                    && reference.is_loopback()
-                    && certificate_problem(&e).is_none() =>
-            {
-                log::debug!(
-                    "HTTPS to loopback registry {} failed ({e}); trying plain HTTP",
-                    self.registry
-                );
-                self.client = build_client(&self.registry, &self.options, true)?;
-                self.using_plain_http = true;
+            Err(e) if self.falls_back_to_plain_http(&e, reference) => {
+                self.switch_to_plain_http(&e)?;
                 self.client
                     .pull_manifest_raw(reference.as_oci(), &self.auth, &ACCEPTED_MANIFEST_TYPES)
                     .await
@@ -350,6 +338,36 @@ impl RegistryClient {
             });
         }
         Ok((body.to_vec(), digest))
+    }
+
+    /// Whether a first request that failed with `err` should be retried over
+    /// plain HTTP: a loopback registry that did not speak TLS at all (a
+    /// certificate problem is an HTTPS server, and falling back would hide
+    /// it), as docker does.
+    pub(crate) fn falls_back_to_plain_http(
+        &self,
+        err: &OciDistributionError,
+        reference: &PluginReference,
+    ) -> bool {
+        matches!(err, OciDistributionError::RequestError(e)
+            if e.is_connect()
+                && !self.using_plain_http
+                && reference.is_loopback()
+                && certificate_problem(e).is_none())
+    }
+
+    /// Rebuilds the client for plain HTTP (see [`Self::falls_back_to_plain_http`]).
+    pub(crate) fn switch_to_plain_http(
+        &mut self,
+        err: &OciDistributionError,
+    ) -> Result<(), OciError> {
+        log::debug!(
+            "HTTPS to loopback registry {} failed ({err}); trying plain HTTP",
+            self.registry
+        );
+        self.client = build_client(&self.registry, &self.options, true)?;
+        self.using_plain_http = true;
+        Ok(())
     }
 
     pub(crate) fn translate(&self, err: OciDistributionError, reference: &str) -> OciError {

@@ -26,7 +26,7 @@ use reqwest::header::HeaderValue;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::client::{OciError, RegistryClient, WASM_MAGIC, build_client, certificate_problem};
+use crate::client::{OciError, RegistryClient, WASM_MAGIC};
 use crate::manifest::{MAX_PLUGIN_SIZE, OCI_IMAGE_MANIFEST, WASM_LAYER_CNCF, is_sha256_digest};
 use crate::reference::{PluginReference, ReferenceError};
 
@@ -523,18 +523,8 @@ impl RegistryClient {
             .auth(reference.as_oci(), &self.auth, RegistryOperation::Push)
             .await;
         let result = match first {
-            Err(OciDistributionError::RequestError(e))
-                if e.is_connect()
-                    && !self.using_plain_http
-                    && reference.is_loopback()
-                    && certificate_problem(&e).is_none() =>
-            {
-                log::debug!(
-                    "HTTPS to loopback registry {} failed ({e}); trying plain HTTP",
-                    self.registry
-                );
-                self.client = build_client(&self.registry, &self.options, true)?;
-                self.using_plain_http = true;
+            Err(e) if self.falls_back_to_plain_http(&e, reference) => {
+                self.switch_to_plain_http(&e)?;
                 self.client
                     .auth(reference.as_oci(), &self.auth, RegistryOperation::Push)
                     .await
