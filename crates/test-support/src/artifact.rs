@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::{Registry, sha256_digest};
+use crate::{Registry, RegistryApi, sha256_digest};
 
 /// Which manifest schema an artifact uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,86 +138,24 @@ impl Artifact {
                 let source = format!("oci:{}:push", work.path().join("layout").display());
                 skopeo_copy(&source, registry, repo_tag, false, work.path());
             }
-            ManifestFormat::DockerV2 => self.curl_push(registry, repo_tag, work.path()),
+            ManifestFormat::DockerV2 => self.curl_push(registry, repo_tag),
         }
         self.manifest().1
     }
 
-    fn curl_push(&self, registry: &Registry, repo_tag: &str, work: &Path) {
+    fn curl_push(&self, registry: &Registry, repo_tag: &str) {
         let (repo, tag) = repo_tag.rsplit_once(':').expect("repo:tag");
-        let base = format!(
-            "{}://{}",
-            if registry.is_tls() { "https" } else { "http" },
-            registry.host()
-        );
-        let curl = |args: &[&str]| -> String {
-            let mut command = Command::new(crate::require_tool("curl"));
-            command.args(["-sS", "--fail-with-body"]);
-            if registry.is_tls() {
-                command
-                    .arg("--cacert")
-                    .arg(registry.write_ca(&work.join("certs")));
-            }
-            if let Some((user, password)) = registry.credentials() {
-                command.arg("-u").arg(format!("{user}:{password}"));
-            }
-            let output = command.args(args).output().expect("running curl");
-            assert!(
-                output.status.success(),
-                "curl {args:?} failed: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8_lossy(&output.stdout).into_owned()
-        };
-        for (i, blob) in self.blobs().into_iter().enumerate() {
-            let file = work.join(format!("blob{i}"));
-            std::fs::write(&file, blob).expect("writing a blob");
-            let headers = curl(&[
-                "-o",
-                "/dev/null",
-                "-D",
-                "-",
-                "-X",
-                "POST",
-                &format!("{base}/v2/{repo}/blobs/uploads/"),
-            ]);
-            let location = headers
-                .lines()
-                .find_map(|l| {
-                    l.split_once(':')
-                        .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
-                        .map(|(_, v)| v.trim().to_string())
-                })
-                .expect("upload location");
-            let location = if location.starts_with('/') {
-                format!("{base}{location}")
-            } else {
-                location
-            };
-            let separator = if location.contains('?') { '&' } else { '?' };
-            curl(&[
-                "-X",
-                "PUT",
-                "-H",
-                "Content-Type: application/octet-stream",
-                "--data-binary",
-                &format!("@{}", file.display()),
-                &format!("{location}{separator}digest={}", sha256_digest(blob)),
-            ]);
+        let api = RegistryApi::new(registry);
+        for blob in self.blobs() {
+            api.upload_blob(repo, blob);
         }
         let (manifest, _) = self.manifest();
-        let file = work.join("manifest.json");
-        std::fs::write(&file, manifest).expect("writing the manifest");
-        curl(&[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
-            "--data-binary",
-            &format!("@{}", file.display()),
-            &format!("{base}/v2/{repo}/manifests/{tag}"),
-        ]);
+        api.put_manifest(
+            repo,
+            tag,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            &manifest,
+        );
     }
 }
 

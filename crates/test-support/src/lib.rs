@@ -21,6 +21,7 @@ mod artifact;
 mod kube_api;
 mod proxy;
 mod registry;
+mod registry_api;
 mod tls;
 mod token;
 
@@ -32,6 +33,7 @@ pub use artifact::{Artifact, ManifestFormat, pad_wasm, push_index};
 pub use kube_api::{KubeApiServer, KubeconfigUser, RecordedRequest};
 pub use proxy::StallingProxy;
 pub use registry::{Registry, RegistryConfig};
+pub use registry_api::RegistryApi;
 pub use tls::TestCa;
 pub use token::TokenServer;
 

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
-use test_support::{Artifact, Registry, fixtures, sha256_digest};
+use test_support::{Artifact, Registry, RegistryApi, fixtures};
 
 use crate::{Sandbox, stderr, stdout};
 
@@ -71,100 +71,11 @@ fn key_pair(dir: &Path, name: &str, sec1: bool) -> (PathBuf, PathBuf) {
 
 /// curl against a plain-HTTP test registry; returns stdout.
 #[track_caller]
-fn curl(args: &[&str]) -> Vec<u8> {
-    let output = Command::new(test_support::require_tool("curl"))
-        .args(["-sS", "--fail-with-body"])
-        .args(args)
-        .output()
-        .expect("running curl");
-    assert!(
-        output.status.success(),
-        "curl {args:?} failed: {}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    output.stdout
-}
-
 fn sig_tag(digest: &str) -> String {
     format!("{}.sig", digest.replacen(':', "-", 1))
 }
 
-/// The raw `.sig` manifest of `digest` in `repo`.
-fn sig_manifest(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
-    curl(&[
-        "-H",
-        "Accept: application/vnd.oci.image.manifest.v1+json",
-        &format!(
-            "http://{}/v2/{repo}/manifests/{}",
-            registry.host(),
-            sig_tag(digest)
-        ),
-    ])
-}
-
-fn put_manifest(registry: &Registry, repo: &str, tag: &str, manifest: &[u8], work: &Path) {
-    let file = work.join("manifest.json");
-    std::fs::write(&file, manifest).expect("writing the manifest");
-    curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/vnd.oci.image.manifest.v1+json",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("http://{}/v2/{repo}/manifests/{tag}", registry.host()),
-    ]);
-}
-
-fn get_blob(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
-    curl(&[
-        "-L",
-        &format!("http://{}/v2/{repo}/blobs/{digest}", registry.host()),
-    ])
-}
-
-/// Monolithic upload: POST for a location, PUT the bytes there.
-fn put_blob(registry: &Registry, repo: &str, blob: &[u8], work: &Path) -> String {
-    let base = format!("http://{}", registry.host());
-    let headers = curl(&[
-        "-o",
-        "/dev/null",
-        "-D",
-        "-",
-        "-X",
-        "POST",
-        &format!("{base}/v2/{repo}/blobs/uploads/"),
-    ]);
-    let headers = String::from_utf8_lossy(&headers);
-    let location = headers
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .expect("upload location");
-    let location = if location.starts_with('/') {
-        format!("{base}{location}")
-    } else {
-        location
-    };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let digest = sha256_digest(blob);
-    let file = work.join("blob");
-    std::fs::write(&file, blob).expect("writing the blob");
-    curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/octet-stream",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("{location}{separator}digest={digest}"),
-    ]);
-    digest
-}
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Pushes a fixture's p2 component as `repo:tag`; returns (reference, manifest digest).
 fn push_plugin(registry: &Registry, fixture: &str, repo_tag: &str) -> (String, String) {
@@ -227,7 +138,7 @@ fn sign_then_verify_with_krew_wasm_openssl_and_skopeo() {
 
     // The payload is cosign's, and openssl checks the signature over it.
     let payload_digest = layers[0]["digest"].as_str().expect("digest");
-    let payload = get_blob(&registry, "plugins/hello", payload_digest);
+    let payload = RegistryApi::new(&registry).blob("plugins/hello", payload_digest);
     assert_eq!(
         String::from_utf8_lossy(&payload),
         format!(
@@ -274,8 +185,12 @@ fn sign_then_verify_with_krew_wasm_openssl_and_skopeo() {
     );
     let (key2, public2) = key_pair(keys.path(), "second", true);
     sandbox.ok(&["sign", &reference, "--key", &path(&key2)]);
-    let manifest: Value =
-        serde_json::from_slice(&sig_manifest(&registry, "plugins/hello", &digest)).expect("JSON");
+    let manifest: Value = serde_json::from_slice(&RegistryApi::new(&registry).manifest(
+        "plugins/hello",
+        &sig_tag(&digest),
+        OCI_MANIFEST,
+    ))
+    .expect("JSON");
     assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(2));
     let out = sandbox.ok(&["verify", &reference, "--key", &path(&public2)]);
     assert!(out.contains("(2 signature(s)"), "{out}");
@@ -308,15 +223,9 @@ fn wrong_key_unsigned_tampered_and_misdirected_signatures_fail() {
     assert!(err.contains(&sig_tag(&other_digest)), "{err}");
 
     // A signature made for another artifact: a's .sig copied to b's tag.
-    let work = tempfile::tempdir().expect("work dir");
-    let a_sig = sig_manifest(&registry, "plugins/set", &signed_digest);
-    put_manifest(
-        &registry,
-        "plugins/set",
-        &sig_tag(&other_digest),
-        &a_sig,
-        work.path(),
-    );
+    let api = RegistryApi::new(&registry);
+    let a_sig = api.manifest("plugins/set", &sig_tag(&signed_digest), OCI_MANIFEST);
+    api.put_manifest("plugins/set", &sig_tag(&other_digest), OCI_MANIFEST, &a_sig);
     let err = sandbox.fails(&["verify", &other, "--key", &path(&public)]);
     assert!(
         err.contains("signature is for another artifact") && err.contains(&signed_digest),
@@ -329,19 +238,18 @@ fn wrong_key_unsigned_tampered_and_misdirected_signatures_fail() {
         .as_str()
         .expect("digest")
         .to_string();
-    let payload = String::from_utf8(get_blob(&registry, "plugins/set", &payload_digest))
-        .expect("UTF-8 payload");
+    let payload =
+        String::from_utf8(api.blob("plugins/set", &payload_digest)).expect("UTF-8 payload");
     let tampered = payload.replace("plugins/set", "plugins/evil");
     assert_ne!(tampered, payload);
-    let tampered_digest = put_blob(&registry, "plugins/set", tampered.as_bytes(), work.path());
+    let tampered_digest = api.upload_blob("plugins/set", tampered.as_bytes());
     manifest["layers"][0]["digest"] = Value::from(tampered_digest);
     manifest["layers"][0]["size"] = Value::from(tampered.len());
-    put_manifest(
-        &registry,
+    api.put_manifest(
         "plugins/set",
         &sig_tag(&signed_digest),
+        OCI_MANIFEST,
         &serde_json::to_vec(&manifest).expect("JSON"),
-        work.path(),
     );
     let err = sandbox.fails(&["verify", &signed, "--key", &path(&public)]);
     assert!(err.contains("does not match this key and payload"), "{err}");
