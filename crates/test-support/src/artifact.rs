@@ -265,21 +265,27 @@ fn registry_ca(registry: &Registry, work: &Path) -> std::path::PathBuf {
 /// Appends a custom section to a wasm binary (module or component) so it
 /// weighs about `target_size` bytes and still runs the same.
 pub fn pad_wasm(wasm: &[u8], target_size: usize) -> Vec<u8> {
-    let name = b"krew-wasm-test-padding";
+    let name = "krew-wasm-test-padding";
     let overhead = 1 + 5 + 1 + name.len();
     let payload_len = target_size.saturating_sub(wasm.len() + overhead);
-    let mut section = Vec::with_capacity(1 + name.len() + payload_len);
-    section.push(name.len() as u8);
-    section.extend_from_slice(name);
-    section.extend(std::iter::repeat_n(0x5a, payload_len));
+    with_custom_section(wasm, name, &vec![0x5a; payload_len])
+}
+
+/// `wasm` with a custom section (id 0) appended: valid at the end of a
+/// module or a component, and ignored by the runtime.
+pub fn with_custom_section(wasm: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(5 + name.len() + data.len());
+    write_leb128(&mut body, name.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
     let mut out = wasm.to_vec();
-    out.push(0); // custom section id
-    write_leb128(&mut out, section.len() as u32);
-    out.extend_from_slice(&section);
+    out.push(0);
+    write_leb128(&mut out, body.len());
+    out.extend_from_slice(&body);
     out
 }
 
-fn write_leb128(out: &mut Vec<u8>, mut value: u32) {
+fn write_leb128(out: &mut Vec<u8>, mut value: usize) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;

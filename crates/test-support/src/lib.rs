@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-pub use artifact::{Artifact, ManifestFormat, pad_wasm, push_index};
+pub use artifact::{Artifact, ManifestFormat, pad_wasm, push_index, with_custom_section};
 pub use kube_api::{KubeApiServer, KubeconfigUser, RecordedRequest};
 pub use proxy::StallingProxy;
 pub use registry::{Registry, RegistryConfig};

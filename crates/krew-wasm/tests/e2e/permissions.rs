@@ -13,7 +13,7 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use test_support::{Artifact, Registry, fixtures, require_tool};
+use test_support::{Artifact, Registry, fixtures, require_tool, with_custom_section};
 
 use crate::{Sandbox, krew_wasm_exe, push_fixture, stderr, stdout};
 
@@ -371,9 +371,8 @@ fn a_declaration_pushed_as_an_annotation_is_asked_for_too() {
 fn a_malformed_declaration_is_refused_with_its_line_and_field() {
     let registry = Registry::start();
     let sandbox = Sandbox::new();
-    let mut wasm = std::fs::read(fixtures().p2("hello")).expect("hello");
-    append_custom_section(
-        &mut wasm,
+    let wasm = with_custom_section(
+        &std::fs::read(fixtures().p2("hello")).expect("hello"),
         "krew-wasm.permissions",
         b"{\"version\":1,\n\"envs\":[\"HOME\"]}",
     );
@@ -456,27 +455,4 @@ fn store_files(sandbox: &Sandbox) -> std::collections::BTreeMap<String, String> 
         files.remove("tmp");
     }
     files
-}
-
-/// Appends a custom section (id 0) to a module or component.
-fn append_custom_section(wasm: &mut Vec<u8>, name: &str, data: &[u8]) {
-    let mut body = leb128(name.len());
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    wasm.push(0);
-    wasm.extend(leb128(body.len()));
-    wasm.extend(body);
-}
-
-fn leb128(mut n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
 }

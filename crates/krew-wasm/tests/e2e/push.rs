@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use test_support::{Registry, RegistryConfig, TestCa, fixtures, sha256_digest};
+use test_support::{
+    Registry, RegistryConfig, TestCa, fixtures, sha256_digest, with_custom_section,
+};
 
 use crate::{Sandbox, hello_output, stderr, stdout};
 
@@ -68,31 +70,6 @@ fn inspect(access: &SkopeoAccess, reference: &str, config: bool) -> Vec<u8> {
 
 fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).expect("JSON")
-}
-
-/// `wasm` with a custom section appended (valid in modules and components).
-fn with_custom_section(wasm: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    leb128(&mut body, name.len());
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    let mut out = wasm.to_vec();
-    out.push(0);
-    leb128(&mut out, body.len());
-    out.extend_from_slice(&body);
-    out
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// Pushes, asserts success, returns the one line of stdout (the digest).
