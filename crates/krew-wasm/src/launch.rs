@@ -208,7 +208,6 @@ pub fn run_to_exit_code(
                 guest: VIEW_DIR_IN_GUEST.to_string(),
                 writable: false,
             });
-            env.retain(|(key, _)| key != "KUBECONFIG");
             env.push((
                 "KUBECONFIG".into(),
                 format!("{VIEW_DIR_IN_GUEST}/kubeconfig"),
