@@ -21,11 +21,16 @@
 //! including the plugin's permission declaration), which
 //! [`RegistryClient::push`] uploads.
 //!
-//! [`signature`] signs and verifies cosign key-based signatures (the
-//! `sha256-<hex>.sig` tag form, simple-signing payloads, ECDSA P-256).
+//! [`signature`] signs and verifies cosign signatures: by key or keyless
+//! (certificate identity against a trusted root), in the `sha256-<hex>.sig`
+//! tag form or as sigstore bundles attached as OCI referrers.
+//!
+//! [`artifact`] pushes and fetches small single-layer artifacts of a type
+//! the caller names (plugin indexes), whole and digest-checked.
 //!
 //! This crate knows nothing of wasmtime or of the on-disk store.
 
+pub mod artifact;
 pub mod client;
 pub mod credentials;
 pub mod manifest;
@@ -37,4 +42,7 @@ pub use client::{OciError, RegistryClient, RegistryOptions, ResolvedPlugin, WASM
 pub use manifest::{Descriptor, Manifest, ManifestError};
 pub use push::{PushArtifact, PushError, PushMetadata, WasmOs};
 pub use reference::{PluginReference, ReferenceError};
-pub use signature::{PrivateKey, PublicKey, SignatureError, VerifiedSignature};
+pub use signature::{
+    CertificateIdentity, PrivateKey, PublicKey, SignatureError, SignatureForm, Signer,
+    SubjectMatcher, TrustedRoot, TrustedSigners, Verification, VerifiedSignature,
+};

@@ -37,10 +37,24 @@ use crate::manifest::{OCI_IMAGE_MANIFEST, is_sha256_digest};
 use crate::push::PushError;
 use crate::reference::PluginReference;
 
+mod keyless;
+mod policy;
+
+pub use policy::{
+    CertificateIdentity, SignatureForm, Signer, SubjectMatcher, TrustedRoot, TrustedSigners,
+    Verification,
+};
+
 /// Media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation holding the base64 DER signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Keyless `.sig` layers: the signing certificate (PEM).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// Keyless `.sig` layers: the certificate chain (PEM, intermediates then root).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// `.sig` layers logged in Rekor: the signed entry timestamp and entry (JSON).
+pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// `critical.type` of a cosign payload.
 pub const SIGNATURE_TYPE: &str = "cosign container image signature";
 /// Media type of the config of a signature manifest (cosign writes an empty image config).
@@ -70,10 +84,41 @@ pub enum SignatureError {
     #[error("`{0}` is not a sha256 manifest digest")]
     BadDigest(String),
     #[error(
-        "{reference} is not signed: no cosign signature was found (tag `{tag}` does not exist); \
-         an unsigned artifact never passes verification"
+        "{reference} is not signed: no cosign signature was found (tag `{tag}` does not exist \
+         and no sigstore bundle refers to the manifest); an unsigned artifact never passes \
+         verification"
     )]
     Unsigned { reference: String, tag: String },
+    #[error(
+        "{reference} has {count} signature(s), none valid for {signers}:\n  {}",
+        reasons.join("\n  ")
+    )]
+    NotVerified {
+        reference: String,
+        count: usize,
+        signers: String,
+        reasons: Vec<String>,
+    },
+    #[error(
+        "no signer to verify against: give a public key (--key FILE) or a keyless identity \
+         (--certificate-identity or --certificate-identity-regexp, with \
+         --certificate-oidc-issuer and --trusted-root)"
+    )]
+    NoSigners,
+    #[error(
+        "keyless verification needs a trusted root: give Sigstore's trusted_root.json \
+         (or your own instance's) with --trusted-root FILE"
+    )]
+    MissingTrustedRoot,
+    #[error(
+        "--certificate-identity-regexp `{pattern}` is not a valid regular expression: {reason}"
+    )]
+    BadIdentityRegex { pattern: String, reason: String },
+    #[error(
+        "{what} is not a Sigstore trusted root: {reason}; use a trusted_root.json \
+         (`cosign trusted-root create`, or the one Sigstore's TUF repository publishes)"
+    )]
+    BadTrustedRoot { what: String, reason: String },
     #[error(
         "{reference} has {count} signature(s), none valid for key {fingerprint}:\n  {}",
         reasons.join("\n  ")
@@ -283,6 +328,12 @@ pub struct SignatureLayer {
     pub payload: Vec<u8>,
     /// The `dev.cosignproject.cosign/signature` annotation, if any.
     pub signature: Option<String>,
+    /// Keyless: the `dev.sigstore.cosign/certificate` annotation (PEM leaf).
+    pub certificate: Option<String>,
+    /// Keyless: the `dev.sigstore.cosign/chain` annotation (PEM intermediates and root).
+    pub chain: Option<String>,
+    /// Keyless: the `dev.sigstore.cosign/bundle` annotation (the Rekor SET).
+    pub rekor_bundle: Option<String>,
 }
 
 /// A signature that verified.
@@ -359,6 +410,85 @@ pub fn verify_signatures(
         fingerprint: key.fingerprint(),
         reasons,
     })
+}
+
+/// Checks one `.sig` layer against every trusted signer: the first that
+/// verifies it, or why each did not.
+pub fn verify_legacy_layer(
+    layer: &SignatureLayer,
+    signers: &TrustedSigners,
+    digest: &str,
+) -> Result<Signer, Vec<String>> {
+    let mut reasons = Vec::new();
+    for key in &signers.keys {
+        match verify_layer(layer, key, digest) {
+            Ok(_) => {
+                return Ok(Signer::Key {
+                    fingerprint: key.fingerprint(),
+                });
+            }
+            Err(reason) => reasons.push(format!("key {}: {reason}", key.fingerprint())),
+        }
+    }
+    if !signers.identities.is_empty() {
+        match keyless::verify_legacy_layer(layer, signers, digest) {
+            Ok(signer) => return Ok(signer),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    Err(reasons)
+}
+
+impl RegistryClient {
+    /// Verifies that at least one signature of `digest` in `reference`'s
+    /// repository, in either form (cosign's `.sig` tag or a sigstore bundle
+    /// referrer), is valid for one of `signers` and names `digest`. No
+    /// signature at all is [`SignatureError::Unsigned`], never a pass; when
+    /// none verifies, the error says why each failed.
+    pub async fn verify_manifest(
+        &mut self,
+        reference: &PluginReference,
+        digest: &str,
+        signers: &TrustedSigners,
+    ) -> Result<Verification, SignatureError> {
+        signers.check()?;
+        let tag = signature_tag(digest)?;
+        let shown = format!("{}@{digest}", docker_reference(reference));
+        let layers = self.fetch_signatures(reference, digest).await?;
+        if layers.is_empty() {
+            return Err(SignatureError::Unsigned {
+                reference: shown,
+                tag,
+            });
+        }
+        let count = layers.len();
+        let mut reasons = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            match verify_legacy_layer(layer, signers, digest) {
+                Ok(signer) => {
+                    return Ok(Verification {
+                        manifest_digest: digest.to_string(),
+                        signer,
+                        form: SignatureForm::Legacy,
+                        signatures: count,
+                    });
+                }
+                Err(why) => reasons.push(format!(
+                    "{} signature {} ({}): {}",
+                    SignatureForm::Legacy,
+                    i + 1,
+                    layer.digest,
+                    why.join("; ")
+                )),
+            }
+        }
+        Err(SignatureError::NotVerified {
+            reference: shown,
+            count,
+            signers: signers.describe(),
+            reasons,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -438,6 +568,9 @@ impl RegistryClient {
                 digest: layer.digest,
                 payload,
                 signature: layer.annotations.get(SIGNATURE_ANNOTATION).cloned(),
+                certificate: layer.annotations.get(CERTIFICATE_ANNOTATION).cloned(),
+                chain: layer.annotations.get(CHAIN_ANNOTATION).cloned(),
+                rekor_bundle: layer.annotations.get(REKOR_BUNDLE_ANNOTATION).cloned(),
             });
         }
         Ok(out)
@@ -611,6 +744,9 @@ jeeX9FVxHPrnkjm5+4gt4x5nAGbE9hOMaSgxYPMRMrU9/D3gtEva65Sq
             digest: sha256_digest(&payload),
             signature: Some(key.sign(&payload)),
             payload,
+            certificate: None,
+            chain: None,
+            rekor_bundle: None,
         }
     }
 
