@@ -37,13 +37,27 @@ use crate::manifest::{OCI_IMAGE_MANIFEST, is_sha256_digest};
 use crate::push::PushError;
 use crate::reference::PluginReference;
 
-mod keyless;
 mod policy;
+mod referrers;
+mod sigstore;
 
 pub use policy::{
     CertificateIdentity, SignatureForm, Signer, SubjectMatcher, TrustedRoot, TrustedSigners,
     Verification,
 };
+pub use referrers::{BUNDLE_ARTIFACT_TYPE, BundleReferrer, MAX_BUNDLE_SIZE};
+pub use sigstore::{COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE};
+
+/// Checks one sigstore bundle (JSON) against every trusted signer: the
+/// first that verifies it as a signature of the manifest `digest`, or why
+/// each did not.
+pub fn verify_bundle(
+    bundle_json: &[u8],
+    digest: &str,
+    signers: &TrustedSigners,
+) -> Result<Signer, Vec<String>> {
+    sigstore::verify_bundle(bundle_json, digest, signers)
+}
 
 /// Media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -133,6 +147,12 @@ pub enum SignatureError {
     BadSignatureManifest {
         reference: String,
         tag: String,
+        reason: String,
+    },
+    #[error("the signature referrer {referrer} of {reference} is malformed: {reason}")]
+    BadReferrer {
+        reference: String,
+        referrer: String,
         reason: String,
     },
     #[error(transparent)]
@@ -357,7 +377,13 @@ fn verify_layer(layer: &SignatureLayer, key: &PublicKey, digest: &str) -> Result
         .as_deref()
         .ok_or_else(|| format!("no `{SIGNATURE_ANNOTATION}` annotation"))?;
     key.check(&layer.payload, signature)?;
-    let payload: Payload = serde_json::from_slice(&layer.payload)
+    check_simple_signing(&layer.payload, digest)
+}
+
+/// Checks a simple-signing payload is of cosign's type and names `digest`;
+/// returns its `docker-reference`.
+pub(crate) fn check_simple_signing(payload: &[u8], digest: &str) -> Result<String, String> {
+    let payload: Payload = serde_json::from_slice(payload)
         .map_err(|e| format!("the payload is not a simple-signing document ({e})"))?;
     if payload.critical.kind != SIGNATURE_TYPE {
         return Err(format!(
@@ -431,9 +457,9 @@ pub fn verify_legacy_layer(
         }
     }
     if !signers.identities.is_empty() {
-        match keyless::verify_legacy_layer(layer, signers, digest) {
+        match sigstore::verify_legacy_keyless(layer, signers, digest) {
             Ok(signer) => return Ok(signer),
-            Err(reason) => reasons.push(reason),
+            Err(why) => reasons.extend(why),
         }
     }
     Err(reasons)
@@ -455,24 +481,36 @@ impl RegistryClient {
         let tag = signature_tag(digest)?;
         let shown = format!("{}@{digest}", docker_reference(reference));
         let layers = self.fetch_signatures(reference, digest).await?;
-        if layers.is_empty() {
+        let bundles = self.fetch_bundles(reference, digest).await?;
+        let count = layers.len() + bundles.len();
+        if count == 0 {
             return Err(SignatureError::Unsigned {
                 reference: shown,
                 tag,
             });
         }
-        let count = layers.len();
+        let verified = |signer, form| Verification {
+            manifest_digest: digest.to_string(),
+            signer,
+            form,
+            signatures: count,
+        };
         let mut reasons = Vec::new();
+        for (i, bundle) in bundles.iter().enumerate() {
+            match verify_bundle(&bundle.bundle, digest, signers) {
+                Ok(signer) => return Ok(verified(signer, SignatureForm::Bundle)),
+                Err(why) => reasons.push(format!(
+                    "{} {} ({}): {}",
+                    SignatureForm::Bundle,
+                    i + 1,
+                    bundle.manifest_digest,
+                    why.join("; ")
+                )),
+            }
+        }
         for (i, layer) in layers.iter().enumerate() {
             match verify_legacy_layer(layer, signers, digest) {
-                Ok(signer) => {
-                    return Ok(Verification {
-                        manifest_digest: digest.to_string(),
-                        signer,
-                        form: SignatureForm::Legacy,
-                        signatures: count,
-                    });
-                }
+                Ok(signer) => return Ok(verified(signer, SignatureForm::Legacy)),
                 Err(why) => reasons.push(format!(
                     "{} signature {} ({}): {}",
                     SignatureForm::Legacy,
@@ -500,12 +538,12 @@ struct RawSignatureManifest {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawLayer {
-    media_type: String,
-    digest: String,
-    size: u64,
+pub(crate) struct RawLayer {
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
     #[serde(default)]
-    annotations: std::collections::BTreeMap<String, String>,
+    pub(crate) annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// What a signature push did.
@@ -576,7 +614,7 @@ impl RegistryClient {
         Ok(out)
     }
 
-    async fn fetch_small_blob(
+    pub(crate) async fn fetch_small_blob(
         &self,
         sig_ref: &PluginReference,
         layer: &RawLayer,
@@ -720,14 +758,14 @@ impl RegistryClient {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const OTHER: &str = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
     // `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`
-    const PKCS8: &str = "-----BEGIN PRIVATE KEY-----
+    pub(crate) const PKCS8: &str = "-----BEGIN PRIVATE KEY-----
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDC2PocMrDDlX7Nsd
 4XbfpmYZrRJV6KTJCyiaDnEEA06hRANCAARVdkLzF3v8A1zXdsnf/+a4bDgczUcs
 jeeX9FVxHPrnkjm5+4gt4x5nAGbE9hOMaSgxYPMRMrU9/D3gtEva65Sq

@@ -22,6 +22,7 @@ mod kube_api;
 mod proxy;
 mod registry;
 mod registry_api;
+pub mod sigstore;
 mod tls;
 mod token;
 

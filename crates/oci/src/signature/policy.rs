@@ -123,8 +123,7 @@ impl fmt::Display for SubjectMatcher {
 /// signatures are checked against. Read from a file: nothing is fetched.
 #[derive(Debug, Clone)]
 pub struct TrustedRoot {
-    #[allow(dead_code)] // read by keyless verification
-    pub(crate) json: String,
+    pub(crate) root: sigstore_verify::trust_root::TrustedRoot,
     pub(crate) source: String,
 }
 
@@ -141,9 +140,8 @@ impl TrustedRoot {
 
     /// Checks `json` is a trusted root; `what` names it in messages.
     pub fn from_json(json: &str, what: &str) -> Result<Self, SignatureError> {
-        super::keyless::check_trusted_root(json, what)?;
         Ok(Self {
-            json: json.to_string(),
+            root: super::sigstore::parse_trusted_root(json, what)?,
             source: what.to_string(),
         })
     }
