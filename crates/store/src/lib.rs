@@ -9,6 +9,7 @@
 //! views/<hex>/kubeconfig           credential-free kubeconfig views given to runs, by content
 //! tmp/                             downloads in progress
 //! lock                             advisory lock held by mutating commands
+//! indexes/<name>.json              plugin indexes added with `index add` (see indexes.rs)
 //! ```
 //!
 //! [`Store`] reads without locking (so running a plugin never waits) and
@@ -22,6 +23,7 @@
 //! This crate knows nothing of registries or of wasmtime: it stores bytes it is
 //! given and hands back paths.
 
+mod indexes;
 mod name;
 mod receipt;
 mod store;
