@@ -94,22 +94,16 @@ pub enum Command {
             `cosign verify --key cosign.pub --insecure-ignore-tlog` accepts the signature."
     )]
     Sign(crate::commands::verify::SignArgs),
-    /// Check a plugin's cosign signature against a public key; exits 1 unless one is valid
+    /// Check a plugin's cosign signature (by key, or keyless by identity); exits 1 unless one is valid
     #[command(
         after_help = "Examples:\n  krew-wasm verify hello --key cosign.pub  # an installed plugin\n  \
-            krew-wasm verify ghcr.io/org/hello:v1 --key cosign.pub"
+            krew-wasm verify ghcr.io/org/hello:v1 --key cosign.pub\n  \
+            krew-wasm verify ghcr.io/org/hello:v1 --trusted-root trusted_root.json \\\n      \
+            --certificate-identity-regexp '^https://github.com/org/hello/' \\\n      \
+            --certificate-oidc-issuer https://token.actions.githubusercontent.com\n\n\
+            Both cosign's .sig tag and sigstore bundles (OCI referrers) are checked. See docs/signing.md."
     )]
     Verify(crate::commands::verify::VerifyArgs),
-    /// Add, list, update, remove and publish plugin indexes (what `pull NAME` and `search` read)
-    #[command(after_help = "Examples:\n  krew-wasm index add team ./plugins.yaml\n  \
-            krew-wasm index add team ghcr.io/org/krew-wasm-index:v1\n  krew-wasm index list\n  \
-            krew-wasm index update\n  krew-wasm index push plugins.yaml ghcr.io/org/krew-wasm-index:v1\n\n\
-            See docs/index.md for the format.")]
-    Index(crate::commands::index::IndexArgs),
-    /// Find plugins in the added indexes by name or description
-    #[command(after_help = "Examples:\n  krew-wasm search\n  krew-wasm search secret\n  \
-            krew-wasm search -o json")]
-    Search(crate::commands::index::SearchArgs),
     /// Give an installed plugin more permissions
     #[command(
         after_help = "Permissions: env:NAME, dir:PATH (read-only), dir:PATH:rw, \
@@ -144,9 +138,8 @@ pub struct RegistryFlags {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// registry/repository:tag or registry/repository@sha256:…, optionally prefixed by registry:// or oci://;
-    /// or NAME or INDEX/NAME, looked up in the added indexes
-    #[arg(value_name = "REF|NAME")]
+    /// registry/repository:tag or registry/repository@sha256:…, optionally prefixed by registry:// or oci://
+    #[arg(value_name = "REF")]
     pub reference: String,
     /// Install under this name (default: the last path segment of REF, without a `kubectl-` prefix or `.wasm`)
     #[arg(long)]
@@ -157,6 +150,9 @@ pub struct PullArgs {
     /// Install only if the manifest has a cosign signature by this public key (PEM)
     #[arg(long, value_name = "PUB", value_hint = ValueHint::FilePath)]
     pub verify_key: Option<PathBuf>,
+    /// Install only if signed by this keyless identity (see `krew-wasm verify --help`)
+    #[command(flatten)]
+    pub keyless: crate::commands::verify::KeylessFlags,
     #[command(flatten)]
     pub consent: ConsentFlags,
     #[command(flatten)]

@@ -1,18 +1,24 @@
-//! `krew-wasm sign REF --key FILE` and `krew-wasm verify NAME|REF --key FILE`:
-//! cosign key-based signatures (the `sha256-<hex>.sig` tag form) of plugin
-//! manifests.
+//! `krew-wasm sign REF --key FILE` and `krew-wasm verify NAME|REF` with
+//! `--key FILE` or a keyless identity (`--certificate-identity[-regexp]`,
+//! `--certificate-oidc-issuer`, `--trusted-root`): cosign signatures of
+//! plugin manifests, in the `sha256-<hex>.sig` tag form or as sigstore
+//! bundles (verification only; `sign` writes the tag form).
 //!
-//! The key is read and checked before the registry is contacted. `sign`
-//! signs the image manifest a reference resolves to (after an image index,
-//! the wasm entry: what `pull` installs and records in the receipt). `verify`
-//! exits 0 only when at least one signature by the key names that exact
-//! digest; an unsigned artifact is a failure.
+//! Keys, identities and the trusted root are read and checked before the
+//! registry is contacted. `sign` signs the image manifest a reference
+//! resolves to (after an image index, the wasm entry: what `pull` installs
+//! and records in the receipt). `verify` exits 0 only when at least one
+//! signature by a trusted signer names that exact digest; an unsigned
+//! artifact is a failure.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueHint};
-use krew_wasm_oci::signature::{self, PrivateKey, PublicKey};
+use krew_wasm_oci::signature::{
+    self, CertificateIdentity, PrivateKey, PublicKey, SubjectMatcher, TrustedRoot, TrustedSigners,
+    Verification,
+};
 use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
 use krew_wasm_store::Store;
 
@@ -39,9 +45,95 @@ pub struct VerifyArgs {
     pub target: String,
     /// ECDSA P-256 public key, PEM (`BEGIN PUBLIC KEY`, as in cosign.pub)
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessFlags,
     #[command(flatten)]
     pub registry: RegistryFlags,
+}
+
+/// Keyless verification: who must have signed (cosign's flag names).
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeylessFlags {
+    /// Keyless: the signing certificate's subject (email or URI SAN), exactly
+    #[arg(
+        long,
+        value_name = "SUBJECT",
+        conflicts_with = "certificate_identity_regexp"
+    )]
+    pub certificate_identity: Option<String>,
+    /// Keyless: a regular expression the certificate's subject must match (unanchored, as in cosign: use ^…$)
+    #[arg(long, value_name = "REGEXP")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless: the OIDC issuer the signing certificate must name (e.g. https://token.actions.githubusercontent.com)
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Sigstore trusted root (trusted_root.json: Fulcio CAs, Rekor, CT log and TSA keys); nothing is fetched
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl KeylessFlags {
+    /// True when any keyless flag was given.
+    pub(crate) fn any(&self) -> bool {
+        self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+            || self.certificate_oidc_issuer.is_some()
+            || self.trusted_root.is_some()
+    }
+}
+
+/// The signers a verification trusts: the key (`--key` / `--verify-key`,
+/// named `key_flag` in messages) and the keyless identity, all read and
+/// checked before anything else happens.
+pub(crate) fn trusted_signers(
+    key: Option<&Path>,
+    key_flag: &str,
+    keyless: &KeylessFlags,
+) -> Result<TrustedSigners> {
+    let mut signers = TrustedSigners::default();
+    if let Some(path) = key {
+        signers.keys.push(load_public_key(path)?);
+    }
+    let subject = match (
+        &keyless.certificate_identity,
+        &keyless.certificate_identity_regexp,
+    ) {
+        (Some(exact), None) => Some(SubjectMatcher::Exact(exact.clone())),
+        (None, Some(pattern)) => Some(SubjectMatcher::regex(pattern)?),
+        (Some(_), Some(_)) => {
+            bail!("give either --certificate-identity or --certificate-identity-regexp, not both")
+        }
+        (None, None) => None,
+    };
+    match (subject, &keyless.certificate_oidc_issuer) {
+        (Some(subject), Some(issuer)) => signers.identities.push(CertificateIdentity {
+            subject,
+            issuer: issuer.clone(),
+        }),
+        (Some(_), None) => bail!(
+            "a certificate identity needs the OIDC issuer that vouched for it: add \
+             --certificate-oidc-issuer URL (e.g. https://token.actions.githubusercontent.com \
+             for GitHub Actions, https://accounts.google.com for Google accounts)"
+        ),
+        (None, Some(_)) => bail!(
+            "--certificate-oidc-issuer needs the signer's identity: add \
+             --certificate-identity SUBJECT or --certificate-identity-regexp REGEXP"
+        ),
+        (None, None) => {}
+    }
+    if let Some(path) = &keyless.trusted_root {
+        signers.trusted_root = Some(TrustedRoot::from_file(path)?);
+    }
+    if signers.is_empty() {
+        bail!(
+            "nothing to verify against: give a public key ({key_flag} cosign.pub) or a keyless \
+             signer (--certificate-identity SUBJECT --certificate-oidc-issuer URL \
+             --trusted-root trusted_root.json)"
+        );
+    }
+    signers.check()?;
+    Ok(signers)
 }
 
 fn read_key_file(path: &Path) -> Result<String> {
@@ -87,46 +179,51 @@ pub async fn sign(args: SignArgs) -> Result<()> {
     Ok(())
 }
 
-/// Verifies the signatures of `digest` in `reference`'s repository by `key`.
+/// Verifies the signatures (both forms) of `digest` in `reference`'s
+/// repository against `signers`.
 pub(crate) async fn verify_digest(
     client: &mut RegistryClient,
     reference: &PluginReference,
     digest: &str,
-    key: &PublicKey,
-) -> Result<signature::VerifiedSignature> {
-    let shown = format!("{}@{digest}", signature::docker_reference(reference));
-    let layers = client
-        .fetch_signatures(reference, digest)
-        .await
-        .with_context(|| format!("fetching the signatures of {shown}"))?;
-    Ok(signature::verify_signatures(&shown, &layers, key, digest)?)
+    signers: &TrustedSigners,
+) -> Result<Verification> {
+    Ok(client.verify_manifest(reference, digest, signers).await?)
 }
 
-/// `pull --verify-key`: resolves `reference` and refuses it, before anything
-/// is downloaded or written, unless a signature by the key names the
-/// manifest digest it resolved to.
+/// `pull --verify-key` / keyless flags: resolves `reference` and refuses it,
+/// before anything is downloaded or written, unless a signature by a trusted
+/// signer names the manifest digest it resolved to.
 pub(crate) async fn resolve_verified(
     reference: &PluginReference,
     options: &RegistryOptions,
-    key_path: &Path,
+    key_path: Option<&Path>,
+    keyless: &KeylessFlags,
 ) -> Result<(RegistryClient, ResolvedPlugin)> {
-    let key = load_public_key(key_path)?;
+    let signers = trusted_signers(key_path, "--verify-key", keyless)?;
     let mut client = RegistryClient::new(reference, options)?;
     let resolved = client.resolve(reference).await?;
-    let verified = verify_digest(&mut client, reference, &resolved.manifest_digest, &key)
+    let verified = verify_digest(&mut client, reference, &resolved.manifest_digest, &signers)
         .await
-        .context("--verify-key: nothing was installed")?;
+        .with_context(|| {
+            let flag = if key_path.is_some() {
+                "--verify-key"
+            } else {
+                "--certificate-identity"
+            };
+            format!("{flag}: nothing was installed")
+        })?;
     eprintln!(
-        "signature verified: {}@{} is signed by key {}",
+        "signature verified: {}@{} is signed by {} ({})",
         signature::docker_reference(reference),
         verified.manifest_digest,
-        verified.key_fingerprint
+        verified.signer,
+        verified.form
     );
     Ok((client, resolved))
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<()> {
-    let key = load_public_key(&args.key)?;
+    let signers = trusted_signers(args.key.as_deref(), "--key", &args.keyless)?;
     let (reference, digest) = if args.target.contains('/') {
         let reference = PluginReference::parse(&args.target)?;
         let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
@@ -140,12 +237,13 @@ pub async fn verify(args: VerifyArgs) -> Result<()> {
         (reference, receipt.manifest_digest)
     };
     let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
-    let verified = verify_digest(&mut client, &reference, &digest, &key).await?;
+    let verified = verify_digest(&mut client, &reference, &digest, &signers).await?;
     println!(
-        "verified {}@{}: signed by key {} ({} signature(s) on the registry)",
+        "verified {}@{}: signed by {} ({}; {} signature(s) on the registry)",
         signature::docker_reference(&reference),
         verified.manifest_digest,
-        verified.key_fingerprint,
+        verified.signer,
+        verified.form,
         verified.signatures
     );
     Ok(())
