@@ -104,6 +104,16 @@ pub enum Command {
             Both cosign's .sig tag and sigstore bundles (OCI referrers) are checked. See docs/signing.md."
     )]
     Verify(crate::commands::verify::VerifyArgs),
+    /// Add, list, update, remove and publish plugin indexes (what `pull NAME` and `search` read)
+    #[command(after_help = "Examples:\n  krew-wasm index add team ./plugins.yaml\n  \
+            krew-wasm index add team ghcr.io/org/krew-wasm-index:v1\n  krew-wasm index list\n  \
+            krew-wasm index update\n  krew-wasm index push plugins.yaml ghcr.io/org/krew-wasm-index:v1\n\n\
+            See docs/index.md for the format.")]
+    Index(crate::commands::index::IndexArgs),
+    /// Find plugins in the added indexes by name or description
+    #[command(after_help = "Examples:\n  krew-wasm search\n  krew-wasm search secret\n  \
+            krew-wasm search -o json")]
+    Search(crate::commands::index::SearchArgs),
     /// Give an installed plugin more permissions
     #[command(
         after_help = "Permissions: env:NAME, dir:PATH (read-only), dir:PATH:rw, \
@@ -138,8 +148,9 @@ pub struct RegistryFlags {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// registry/repository:tag or registry/repository@sha256:…, optionally prefixed by registry:// or oci://
-    #[arg(value_name = "REF")]
+    /// registry/repository:tag or registry/repository@sha256:…, optionally prefixed by registry:// or oci://;
+    /// or NAME or INDEX/NAME, looked up in the added indexes
+    #[arg(value_name = "REF|NAME")]
     pub reference: String,
     /// Install under this name (default: the last path segment of REF, without a `kubectl-` prefix or `.wasm`)
     #[arg(long)]

@@ -24,6 +24,7 @@ use crate::output::{download_bar, human_size, print_table, short_digest, spinner
 use crate::settings::{path_hint, store_root};
 use crate::{consent, launch};
 
+pub(crate) mod index;
 mod lifecycle;
 pub(crate) mod push;
 mod scaffold;
@@ -75,6 +76,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => {
             block_on_interruptible(verify::verify(args)).map(|()| ExitCode::SUCCESS)
         }
+        Command::Index(args) => {
+            block_on_interruptible(index::index(args)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Search(args) => index::search(args).map(|()| ExitCode::SUCCESS),
         Command::Grant(args) => grant(args).map(|()| ExitCode::SUCCESS),
         Command::Revoke(args) => revoke(args).map(|()| ExitCode::SUCCESS),
         Command::Version => {
@@ -130,9 +135,13 @@ fn plugin_name(reference: &PluginReference, explicit: Option<&str>) -> Result<Pl
 }
 
 async fn pull(args: PullArgs) -> Result<()> {
-    let reference = PluginReference::parse(&args.reference)?;
-    let name = plugin_name(&reference, args.name.as_deref())?;
     let store = Store::new(store_root()?);
+    // `NAME` and `INDEX/NAME` are looked up in the indexes; anything else is a reference.
+    let (reference, indexed_name) = index::pull_target(&args.reference, &store)?;
+    let name = match (args.name.as_deref(), indexed_name) {
+        (None, Some(name)) => name,
+        (explicit, _) => plugin_name(&reference, explicit)?,
+    };
     let resolved = if args.verify_key.is_some() || args.keyless.any() {
         let options = args.registry.to_options();
         let key = args.verify_key.as_deref();
