@@ -105,14 +105,18 @@ pub enum Command {
     )]
     Verify(crate::commands::verify::VerifyArgs),
     /// Add, list, update, remove and publish plugin indexes (what `pull NAME` and `search` read)
-    #[command(after_help = "Examples:\n  krew-wasm index add team ./plugins.yaml\n  \
+    #[command(
+        after_help = "Examples:\n  krew-wasm index add team ./plugins.yaml\n  \
             krew-wasm index add team ghcr.io/org/krew-wasm-index:v1\n  krew-wasm index list\n  \
             krew-wasm index update\n  krew-wasm index push plugins.yaml ghcr.io/org/krew-wasm-index:v1\n\n\
-            See docs/index.md for the format.")]
+            See docs/index.md for the format."
+    )]
     Index(crate::commands::index::IndexArgs),
     /// Find plugins in the added indexes by name or description
-    #[command(after_help = "Examples:\n  krew-wasm search\n  krew-wasm search secret\n  \
-            krew-wasm search -o json")]
+    #[command(
+        after_help = "Examples:\n  krew-wasm search\n  krew-wasm search secret\n  \
+            krew-wasm search -o json"
+    )]
     Search(crate::commands::index::SearchArgs),
     /// Give an installed plugin more permissions
     #[command(

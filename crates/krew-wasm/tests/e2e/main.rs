@@ -5,6 +5,7 @@ mod api;
 mod atomicity;
 mod attacks;
 mod bad_input;
+mod index;
 mod kubectl;
 mod lifecycle;
 mod new;
