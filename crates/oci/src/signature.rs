@@ -481,13 +481,19 @@ impl RegistryClient {
         let tag = signature_tag(digest)?;
         let shown = format!("{}@{digest}", docker_reference(reference));
         let layers = self.fetch_signatures(reference, digest).await?;
-        let bundles = self.fetch_bundles(reference, digest).await?;
+        // A registry that fails on referrers must not hide a valid `.sig`
+        // signature: the failure is one more reason, or the error itself
+        // when nothing else was found (never "unsigned").
+        let (bundles, referrers_error) = match self.fetch_bundles(reference, digest).await {
+            Ok(bundles) => (bundles, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
         let count = layers.len() + bundles.len();
         if count == 0 {
-            return Err(SignatureError::Unsigned {
+            return Err(referrers_error.unwrap_or(SignatureError::Unsigned {
                 reference: shown,
                 tag,
-            });
+            }));
         }
         let verified = |signer, form| Verification {
             manifest_digest: digest.to_string(),
@@ -495,7 +501,10 @@ impl RegistryClient {
             form,
             signatures: count,
         };
-        let mut reasons = Vec::new();
+        let mut reasons: Vec<String> = referrers_error
+            .map(|e| format!("sigstore bundles could not be read: {e}"))
+            .into_iter()
+            .collect();
         for (i, bundle) in bundles.iter().enumerate() {
             match verify_bundle(&bundle.bundle, digest, signers) {
                 Ok(signer) => return Ok(verified(signer, SignatureForm::Bundle)),

@@ -15,6 +15,7 @@ mod push;
 mod registries;
 mod run;
 mod signing;
+mod signing_sigstore;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -193,7 +193,7 @@ fn sign_then_verify_with_krew_wasm_openssl_and_skopeo() {
     .expect("JSON");
     assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(2));
     let out = sandbox.ok(&["verify", &reference, "--key", &path(&public2)]);
-    assert!(out.contains("(2 signature(s)"), "{out}");
+    assert!(out.contains("2 signature(s) on the registry"), "{out}");
     sandbox.ok(&["verify", &reference, "--key", &path(&public)]);
 }
 
