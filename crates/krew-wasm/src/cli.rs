@@ -20,7 +20,8 @@ use krew_wasm_permissions::{ByteSize, Permission};
         KREW_WASM_LOG         log level on stderr: error, warn, info, debug\n  \
         KREW_WASM_TIMEOUT     stop every plugin run after this long (e.g. 30s)\n  \
         KREW_WASM_MAX_MEMORY  lower every plugin's memory cap (e.g. 256MiB)\n  \
-        KREW_WASM_DENY        drop granted permissions for a run: `all`, or specs like env:X,dir:."
+        KREW_WASM_DENY        drop granted permissions for a run: `all`, or specs like env:X,dir:.\n  \
+        KREW_WASM_POLICY      trust policy file (default $KREW_WASM_ROOT/policy.yaml)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -101,9 +102,19 @@ pub enum Command {
             krew-wasm verify ghcr.io/org/hello:v1 --trusted-root trusted_root.json \\\n      \
             --certificate-identity-regexp '^https://github.com/org/hello/' \\\n      \
             --certificate-oidc-issuer https://token.actions.githubusercontent.com\n\n\
-            Both cosign's .sig tag and sigstore bundles (OCI referrers) are checked. See docs/signing.md."
+            Both cosign's .sig tag and sigstore bundles (OCI referrers) are checked. See docs/signing.md.\n\n\
+            With no key or identity, the trust policy's rule for the plugin names the signers \
+            (docs/policy.md). For an installed plugin, what passed is recorded in its receipt."
     )]
     Verify(crate::commands::verify::VerifyArgs),
+    /// Check the trust policy file and show its rules, or the rule that covers REF
+    #[command(
+        after_help = "The policy is $KREW_WASM_ROOT/policy.yaml, or the file KREW_WASM_POLICY names; \
+            see docs/policy.md for its format.\n\n\
+            Examples:\n  krew-wasm policy\n  krew-wasm policy ghcr.io/acme/kubectl-audit:v1\n  \
+            krew-wasm policy --file new-policy.yaml  # check a file before putting it in place"
+    )]
+    Policy(crate::commands::policy::PolicyArgs),
     /// Add, list, update, remove and publish plugin indexes (what `pull NAME` and `search` read)
     #[command(
         after_help = "Examples:\n  krew-wasm index add team ./plugins.yaml\n  \

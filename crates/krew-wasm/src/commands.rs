@@ -11,8 +11,8 @@ use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPl
 use krew_wasm_permissions::{Permission, Permissions};
 use krew_wasm_runtime::{Runtime, WasmKind};
 use krew_wasm_store::{
-    Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, Store, StoreError,
-    StoreLock, sha256_digest, source_repository,
+    Install, Installed, PluginKind, PluginName, RECEIPT_VERSION, Receipt, SignatureRecord, Store,
+    StoreError, StoreLock, sha256_digest, source_repository,
 };
 use serde::Serialize;
 
@@ -22,10 +22,11 @@ use crate::cli::{
 };
 use crate::output::{download_bar, human_size, print_table, short_digest, spinner};
 use crate::settings::{path_hint, store_root};
-use crate::{consent, launch};
+use crate::{consent, launch, trust};
 
 pub(crate) mod index;
 mod lifecycle;
+pub(crate) mod policy;
 pub(crate) mod push;
 mod scaffold;
 pub(crate) mod verify;
@@ -76,6 +77,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => {
             block_on_interruptible(verify::verify(args)).map(|()| ExitCode::SUCCESS)
         }
+        Command::Policy(args) => policy::policy(args).map(|()| ExitCode::SUCCESS),
         Command::Index(args) => {
             block_on_interruptible(index::index(args)).map(|()| ExitCode::SUCCESS)
         }
@@ -142,13 +144,7 @@ async fn pull(args: PullArgs) -> Result<()> {
         (None, Some(name)) => name,
         (explicit, _) => plugin_name(&reference, explicit)?,
     };
-    let resolved = if args.verify_key.is_some() || args.keyless.any() {
-        let options = args.registry.to_options();
-        let key = args.verify_key.as_deref();
-        Some(verify::resolve_verified(&reference, &options, key, &args.keyless).await?)
-    } else {
-        None
-    };
+    let flag_check = verify::flag_check(args.verify_key.as_deref(), &args.keyless)?;
     let outcome = install_plugin(
         &store,
         InstallRequest {
@@ -158,7 +154,8 @@ async fn pull(args: PullArgs) -> Result<()> {
             registry: &args.registry.to_options(),
             grants: Grants::Consent(&args.consent),
             force: args.force,
-            resolved,
+            resolved: None,
+            flag_check,
         },
     )
     .await?;
@@ -200,6 +197,8 @@ pub(crate) struct InstallRequest<'a> {
     pub force: bool,
     /// `reference` already resolved, with the client that did it.
     pub resolved: Option<(RegistryClient, ResolvedPlugin)>,
+    /// A signature check asked for by flags, on top of the trust policy's.
+    pub flag_check: Option<trust::Check>,
 }
 
 /// What [`install_plugin`] did.
@@ -230,6 +229,7 @@ pub(crate) async fn install_plugin(
         grants,
         force,
         resolved,
+        flag_check,
     } = request;
     let source = source.unwrap_or(reference);
     let source_string = source.to_string();
@@ -247,7 +247,7 @@ pub(crate) async fn install_plugin(
         .into());
     }
 
-    let (client, resolved) = match resolved {
+    let (mut client, resolved) = match resolved {
         Some(resolved) => resolved,
         None => {
             let mut client = RegistryClient::new(reference, registry)?;
@@ -255,6 +255,14 @@ pub(crate) async fn install_plugin(
             (client, resolved)
         }
     };
+    // The trust policy's rule for this repository, checked before anything
+    // is downloaded; what passed is recorded in the receipt.
+    let policy = trust::load_policy()?;
+    let checks = trust::checks_for(policy.as_ref(), reference, flag_check)
+        .with_context(|| format!("{reference}: nothing was installed"))?;
+    let signatures = trust::verify_all(&mut client, reference, &resolved.manifest_digest, &checks)
+        .await
+        .with_context(|| format!("{reference}: nothing was installed"))?;
     let digest = resolved.layer.digest.clone();
     // An intact stored copy (this plugin's, or another's with the same
     // digest) is reused; anything else is downloaded again, which also
@@ -270,7 +278,20 @@ pub(crate) async fn install_plugin(
         && stored.is_some()
         && store.problems(previous).is_empty()
     {
-        return Ok(InstallOutcome::UpToDate(previous.clone()));
+        let mut receipt = previous.clone();
+        if !signatures.is_empty() {
+            // A policy rule may be newer than the install: keep what passed.
+            let lock = lock_store(store).await?;
+            for record in signatures {
+                receipt = store.record_signature(
+                    &lock,
+                    name.as_str(),
+                    &resolved.manifest_digest,
+                    record,
+                )?;
+            }
+        }
+        return Ok(InstallOutcome::UpToDate(receipt));
     }
 
     let (staged, wasm) = match stored {
@@ -329,6 +350,7 @@ pub(crate) async fn install_plugin(
         pinned: source.is_pinned(),
         requested,
         granted,
+        signatures,
         // The store records the version this one replaces.
         previous: None,
     };
@@ -483,7 +505,7 @@ fn lock_with_notice(store: &Store) -> Result<StoreLock, StoreError> {
 }
 
 /// [`lock_with_notice`] on a blocking thread, so Ctrl-C can end the wait.
-async fn lock_store(store: &Store) -> Result<StoreLock> {
+pub(crate) async fn lock_store(store: &Store) -> Result<StoreLock> {
     let store = store.clone();
     let lock = tokio::task::spawn_blocking(move || lock_with_notice(&store))
         .await
@@ -526,6 +548,7 @@ struct ListItem {
     size: Option<u64>,
     installed_at: Option<String>,
     pinned: Option<bool>,
+    signatures: Vec<SignatureRecord>,
     status: String,
     problems: Vec<String>,
 }
@@ -552,6 +575,10 @@ fn list(args: ListArgs) -> Result<()> {
                 size: receipt.as_ref().map(|r| r.size),
                 installed_at: receipt.as_ref().map(|r| r.installed_at.clone()),
                 pinned: receipt.as_ref().map(|r| r.pinned),
+                signatures: receipt
+                    .as_ref()
+                    .map(|r| r.signatures.clone())
+                    .unwrap_or_default(),
                 status: if problems.is_empty() {
                     "ok".into()
                 } else {
@@ -587,6 +614,10 @@ fn list(args: ListArgs) -> Result<()> {
                             .unwrap_or_else(dash),
                         item.size.map(human_size).unwrap_or_else(dash),
                         item.installed_at.clone().unwrap_or_else(dash),
+                        item.signatures
+                            .first()
+                            .map(short_signer)
+                            .unwrap_or_else(dash),
                         if item.problems.is_empty() {
                             "ok".to_string()
                         } else {
@@ -603,6 +634,7 @@ fn list(args: ListArgs) -> Result<()> {
                     "KIND",
                     "SIZE",
                     "INSTALLED",
+                    "SIGNED BY",
                     "STATUS",
                 ],
                 &rows,
@@ -610,6 +642,45 @@ fn list(args: ListArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A signer in a table cell: `key 1a2b3c4d` (the fingerprint's start) or
+/// the certificate subject, cut to a column's width.
+fn short_signer(record: &SignatureRecord) -> String {
+    const WIDTH: usize = 32;
+    let text = match (&record.key_fingerprint, &record.subject) {
+        (Some(fingerprint), _) => {
+            let hex = fingerprint.strip_prefix("SHA256:").unwrap_or(fingerprint);
+            format!("key {}", hex.get(..8).unwrap_or(hex))
+        }
+        (None, Some(subject)) => subject.clone(),
+        (None, None) => record.signer(),
+    };
+    if text.chars().count() > WIDTH {
+        format!("{}…", text.chars().take(WIDTH - 1).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The receipt's signature records, one per line, for `info`.
+fn describe_signatures(records: &[SignatureRecord]) -> String {
+    if records.is_empty() {
+        return "not checked (no policy rule or flag asked for a signature)".into();
+    }
+    records
+        .iter()
+        .map(|r| {
+            format!(
+                "signed by {} ({}), required by {}, verified {}",
+                r.signer(),
+                r.form,
+                r.required_by,
+                r.verified_at
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n                 ")
 }
 
 fn rm(args: RmArgs) -> Result<()> {
@@ -683,6 +754,7 @@ fn info(args: InfoArgs) -> Result<()> {
             format!("{} ({} bytes)", human_size(receipt.size), receipt.size),
         ),
         ("Installed", receipt.installed_at.clone()),
+        ("Signature", describe_signatures(&receipt.signatures)),
         ("Requests", consent::describe_lines(&receipt.requested)),
         ("Granted", consent::describe_lines(&receipt.granted)),
         ("Blob", present(&blob, "BROKEN: missing")),
@@ -723,7 +795,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .map(|n| n.to_string())
             .unwrap_or_else(|_| reference.repository_basename().to_string());
         let options = args.registry.to_options();
-        let wasm = block_on_interruptible(fetch_to_memory(&reference, &options))?;
+        let policy = trust::load_policy()?;
+        let checks = trust::checks_for(policy.as_ref(), &reference, None)
+            .with_context(|| format!("{reference} was not run"))?;
+        let wasm = block_on_interruptible(fetch_to_memory(&reference, &options, &checks))?;
         (format!("kubectl-{name}"), wasm, name)
     };
     let declared = Permissions::from_wasm(&wasm)
@@ -757,13 +832,18 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv, grants)
 }
 
-/// Downloads a plugin into memory, verified, without touching the store.
+/// Downloads a plugin into memory, its signatures checked first, then its
+/// digest, without touching the store.
 async fn fetch_to_memory(
     reference: &PluginReference,
     options: &RegistryOptions,
+    checks: &[trust::Check],
 ) -> Result<Vec<u8>> {
     let mut client = RegistryClient::new(reference, options)?;
     let resolved = client.resolve(reference).await?;
+    trust::verify_all(&mut client, reference, &resolved.manifest_digest, checks)
+        .await
+        .with_context(|| format!("{reference} was not run"))?;
     let mut wasm = Vec::with_capacity(usize::try_from(resolved.layer.size).unwrap_or(0));
     let bar = download_bar(resolved.layer.size, reference.repository_basename());
     client

@@ -71,6 +71,7 @@ pub fn wrapper_main(
             Err(e) => Err(e.into()),
         };
         let receipt = read_receipt()?;
+        crate::trust::check_installed(&receipt)?;
         let runtime = Runtime::new()?;
         let plugin = match load_installed(&runtime, &store, &receipt) {
             Ok(plugin) => plugin,
@@ -78,6 +79,7 @@ pub fn wrapper_main(
             // was read: read it once more before giving up.
             Err(first) => match read_receipt() {
                 Ok(current) if current.digest != receipt.digest => {
+                    crate::trust::check_installed(&current)?;
                     load_installed(&runtime, &store, &current)?
                 }
                 _ => return Err(first),

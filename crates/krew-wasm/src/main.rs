@@ -12,6 +12,7 @@ mod consent;
 mod launch;
 mod output;
 mod settings;
+mod trust;
 
 use std::process::ExitCode;
 

@@ -217,7 +217,13 @@ impl Policy {
         self.rules
             .iter()
             .filter(|rule| rule.covers(repository))
-            .max_by_key(|rule| if rule.prefix == "*" { 0 } else { rule.prefix.len() + 1 })
+            .max_by_key(|rule| {
+                if rule.prefix == "*" {
+                    0
+                } else {
+                    rule.prefix.len() + 1
+                }
+            })
     }
 
     /// What the policy requires of a plugin from `repository`.
@@ -292,7 +298,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn error(&self, line: u64, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+    fn error(
+        &self,
+        line: u64,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> PolicyError {
         PolicyError::Invalid {
             file: self.file.to_string(),
             line: line.max(1),
@@ -381,9 +392,9 @@ impl Validator<'_> {
             ));
         };
         let line = prefix.referenced.line();
-        let normalized = self.prefix(&prefix.value).map_err(|message| {
-            self.error(line, field("match"), message)
-        })?;
+        let normalized = self
+            .prefix(&prefix.value)
+            .map_err(|message| self.error(line, field("match"), message))?;
         let signs = !raw.keys.is_empty() || !raw.identities.is_empty();
         let requirement = match raw.allow_unsigned.take() {
             Some(allow) if allow.value && signs => {
@@ -420,9 +431,11 @@ impl Validator<'_> {
         }
         let trimmed = value.trim_end_matches('/');
         if trimmed.is_empty() {
-            return Err("is empty; give a registry (`ghcr.io`), a repository prefix \
+            return Err(
+                "is empty; give a registry (`ghcr.io`), a repository prefix \
                         (`ghcr.io/acme`), or `*` for everything"
-                .to_string());
+                    .to_string(),
+            );
         }
         if trimmed.contains("://") {
             return Err(format!(
@@ -435,7 +448,12 @@ impl Validator<'_> {
             return Err(format!(
                 "`{value}` names a tag or digest; a rule covers a registry or repository prefix, \
                  e.g. `{}`",
-                trimmed.split(['@']).next().unwrap_or(trimmed).rsplit_once(':').map_or(trimmed, |(repo, _)| repo)
+                trimmed
+                    .split(['@'])
+                    .next()
+                    .unwrap_or(trimmed)
+                    .rsplit_once(':')
+                    .map_or(trimmed, |(repo, _)| repo)
             ));
         }
         if trimmed.chars().any(|c| c.is_whitespace() || c == '*') {
@@ -472,15 +490,16 @@ impl Validator<'_> {
                         "give `subject` or `subjectRegexp`, not both",
                     ));
                 }
-                (Some(subject), None) if !subject.value.is_empty() => {
-                    Subject::Exact(subject.value)
-                }
+                (Some(subject), None) if !subject.value.is_empty() => Subject::Exact(subject.value),
                 (None, Some(regexp)) if !regexp.value.is_empty() => {
                     if let Err(e) = regex::Regex::new(&regexp.value) {
                         return Err(self.error(
                             regexp.referenced.line(),
                             name(".subjectRegexp"),
-                            format!("is not a regular expression: {}", first_line(&e.to_string())),
+                            format!(
+                                "is not a regular expression: {}",
+                                first_line(&e.to_string())
+                            ),
                         ));
                     }
                     Subject::Regexp(regexp.value)

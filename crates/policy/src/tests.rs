@@ -67,17 +67,34 @@ fn reads_the_documented_example() {
 fn the_longest_prefix_in_whole_segments_decides() {
     let policy = parse(EXAMPLE).expect("parses");
     let prefix_of = |repository: &str| policy.rule_for(repository).map(|r| r.prefix.clone());
-    assert_eq!(prefix_of("ghcr.io/acme/kubectl-x").as_deref(), Some("ghcr.io/acme"));
+    assert_eq!(
+        prefix_of("ghcr.io/acme/kubectl-x").as_deref(),
+        Some("ghcr.io/acme")
+    );
     assert_eq!(prefix_of("ghcr.io/acme").as_deref(), Some("ghcr.io/acme"));
-    assert_eq!(prefix_of("ghcr.io/acme/ci/tool").as_deref(), Some("ghcr.io/acme/ci"));
-    assert_eq!(prefix_of("ghcr.io/acme-evil/x"), None, "not a whole segment");
+    assert_eq!(
+        prefix_of("ghcr.io/acme/ci/tool").as_deref(),
+        Some("ghcr.io/acme/ci")
+    );
+    assert_eq!(
+        prefix_of("ghcr.io/acme-evil/x"),
+        None,
+        "not a whole segment"
+    );
     assert_eq!(prefix_of("ghcr.io/acmeci"), None);
-    assert_eq!(prefix_of("127.0.0.1:5001/scratch/x"), None, "another port is another registry");
+    assert_eq!(
+        prefix_of("127.0.0.1:5001/scratch/x"),
+        None,
+        "another port is another registry"
+    );
     assert!(matches!(
         policy.decide("127.0.0.1:5000/scratch/hello"),
         Decision::Allow(Some(_))
     ));
-    assert!(matches!(policy.decide("ghcr.io/acme/x"), Decision::Require(..)));
+    assert!(matches!(
+        policy.decide("ghcr.io/acme/x"),
+        Decision::Require(..)
+    ));
     assert_eq!(policy.decide("docker.io/other/x"), Decision::Refuse);
 }
 
@@ -94,7 +111,10 @@ fn unmatched_allow_and_a_catch_all() {
         "apiVersion: krew-wasm.dev/v1\nkind: TrustPolicy\nrules:\n  - match: '*'\n    keys: [k.pub]\n  - match: ghcr.io/open\n    allowUnsigned: true\n",
     )
     .expect("parses");
-    assert!(matches!(catch_all.decide("quay.io/x/y"), Decision::Require(..)));
+    assert!(matches!(
+        catch_all.decide("quay.io/x/y"),
+        Decision::Require(..)
+    ));
     assert!(matches!(
         catch_all.decide("ghcr.io/open/y"),
         Decision::Allow(Some(_))
@@ -119,8 +139,14 @@ fn identities_match_subject_and_issuer() {
     let exact = &signers.identities[0];
     let workflow = "https://github.com/acme/plugins/.github/workflows/release.yml@refs/heads/main";
     assert!(exact.matches(workflow, "https://token.actions.githubusercontent.com"));
-    assert!(!exact.matches(workflow, "https://accounts.google.com"), "issuer");
-    assert!(!exact.matches(&format!("{workflow}x"), "https://token.actions.githubusercontent.com"));
+    assert!(
+        !exact.matches(workflow, "https://accounts.google.com"),
+        "issuer"
+    );
+    assert!(!exact.matches(
+        &format!("{workflow}x"),
+        "https://token.actions.githubusercontent.com"
+    ));
     let pattern = &signers.identities[1];
     assert!(pattern.matches("alice@acme.example", "https://accounts.google.com"));
     assert!(

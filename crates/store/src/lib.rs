@@ -29,7 +29,9 @@ mod receipt;
 mod store;
 
 pub use name::{KUBECTL_BUILTINS, KUBECTL_PREFIX, NameError, PluginName};
-pub use receipt::{PluginKind, PreviousVersion, RECEIPT_VERSION, Receipt, source_repository};
+pub use receipt::{
+    PluginKind, PreviousVersion, RECEIPT_VERSION, Receipt, SignatureRecord, source_repository,
+};
 pub use store::{
     Entry, Install, Installed, Store, StoreError, StoreLock, is_sha256_digest, relative_path,
     sha256_digest, write_atomically,

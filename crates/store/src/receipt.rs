@@ -59,6 +59,10 @@ pub struct Receipt {
     /// Runs get exactly this, or less.
     #[serde(default, skip_serializing_if = "Permissions::is_empty")]
     pub granted: Permissions,
+    /// The signatures checked when this version was installed (or later by
+    /// `verify NAME`); empty when none was required or asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<SignatureRecord>,
     /// The version this one replaced, kept (with its blob and precompiled
     /// artifact) for `rollback` until the next change of version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +86,42 @@ pub struct PreviousVersion {
     pub requested: Permissions,
     #[serde(default, skip_serializing_if = "Permissions::is_empty")]
     pub granted: Permissions,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<SignatureRecord>,
+}
+
+/// A signature check that passed: who signed the manifest, in which form,
+/// and what asked for the check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureRecord {
+    /// `SHA256:<hex>` of the public key, for a key-based signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_fingerprint: Option<String>,
+    /// The certificate's subject, for a keyless signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The OIDC issuer in the certificate, for a keyless signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Where the signature was found: `cosign .sig tag` or `sigstore bundle`.
+    pub form: String,
+    /// What required it: a policy rule, or a flag such as `--verify-key`.
+    pub required_by: String,
+    /// RFC 3339 time of the check.
+    pub verified_at: String,
+}
+
+impl SignatureRecord {
+    /// Who signed, as shown to users: `key SHA256:…` or `SUBJECT (issuer ISSUER)`.
+    pub fn signer(&self) -> String {
+        match (&self.key_fingerprint, &self.subject, &self.issuer) {
+            (Some(fingerprint), _, _) => format!("key {fingerprint}"),
+            (None, Some(subject), Some(issuer)) => format!("{subject} (issuer {issuer})"),
+            (None, Some(subject), None) => subject.clone(),
+            _ => "an unnamed signer".to_string(),
+        }
+    }
 }
 
 impl PreviousVersion {
@@ -105,6 +145,7 @@ impl Receipt {
             pinned: self.pinned,
             requested: self.requested.clone(),
             granted: self.granted.clone(),
+            signatures: self.signatures.clone(),
         }
     }
 
@@ -129,6 +170,7 @@ impl Receipt {
             pinned: version.pinned,
             requested: version.requested,
             granted: version.granted,
+            signatures: version.signatures,
             previous,
         }
     }

@@ -522,6 +522,30 @@ impl Store {
         Ok(receipt)
     }
 
+    /// Records a signature check that passed for the installed version of
+    /// `name` (`verify NAME`): one atomic rewrite of its receipt. A check of
+    /// `manifest_digest` does not apply when another version was installed
+    /// meanwhile ([`StoreError::ChangedMeanwhile`]). A record with the same
+    /// `required_by` is replaced, so checking again does not pile them up.
+    pub fn record_signature(
+        &self,
+        _lock: &StoreLock,
+        name: &str,
+        manifest_digest: &str,
+        record: crate::SignatureRecord,
+    ) -> Result<Receipt, StoreError> {
+        let mut receipt = self.receipt(name)?;
+        if receipt.manifest_digest != manifest_digest {
+            return Err(StoreError::ChangedMeanwhile(name.to_string()));
+        }
+        receipt
+            .signatures
+            .retain(|existing| existing.required_by != record.required_by);
+        receipt.signatures.push(record);
+        self.write_receipt(&receipt)?;
+        Ok(receipt)
+    }
+
     /// Writes `receipts/<name>.json` atomically (temp file + rename).
     fn write_receipt(&self, receipt: &Receipt) -> Result<(), StoreError> {
         let receipt_path = self.receipt_path(&receipt.name);
@@ -852,6 +876,7 @@ mod tests {
             pinned: false,
             requested: Default::default(),
             granted: Default::default(),
+            signatures: Vec::new(),
             previous: None,
         }
     }

@@ -98,6 +98,7 @@ async fn upgrade_one(
             grants: Grants::Consent(consent),
             force: false,
             resolved: None,
+            flag_check: None,
         },
     )
     .await?;
@@ -649,6 +650,7 @@ pub(super) async fn import(args: ImportArgs) -> Result<()> {
                 grants: Grants::Exactly(plugin.raw.granted.clone()),
                 force: args.force,
                 resolved: Some((client, found)),
+                flag_check: None,
             },
         )
         .await

@@ -19,11 +19,13 @@ use krew_wasm_oci::signature::{
     self, CertificateIdentity, PrivateKey, PublicKey, SubjectMatcher, TrustedRoot, TrustedSigners,
     Verification,
 };
-use krew_wasm_oci::{PluginReference, RegistryClient, RegistryOptions, ResolvedPlugin};
+use krew_wasm_oci::{PluginReference, RegistryClient};
 use krew_wasm_store::Store;
 
 use crate::cli::RegistryFlags;
+use crate::commands::lock_store;
 use crate::settings::store_root;
+use crate::trust::{self, Check};
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
@@ -190,54 +192,65 @@ pub(crate) async fn verify_digest(
     Ok(client.verify_manifest(reference, digest, signers).await?)
 }
 
-/// `pull --verify-key` / keyless flags: resolves `reference` and refuses it,
-/// before anything is downloaded or written, unless a signature by a trusted
-/// signer names the manifest digest it resolved to.
-pub(crate) async fn resolve_verified(
-    reference: &PluginReference,
-    options: &RegistryOptions,
-    key_path: Option<&Path>,
-    keyless: &KeylessFlags,
-) -> Result<(RegistryClient, ResolvedPlugin)> {
-    let signers = trusted_signers(key_path, "--verify-key", keyless)?;
-    let mut client = RegistryClient::new(reference, options)?;
-    let resolved = client.resolve(reference).await?;
-    let verified = verify_digest(&mut client, reference, &resolved.manifest_digest, &signers)
-        .await
-        .with_context(|| {
-            let flag = if key_path.is_some() {
-                "--verify-key"
-            } else {
-                "--certificate-identity"
-            };
-            format!("{flag}: nothing was installed")
-        })?;
-    eprintln!(
-        "signature verified: {}@{} is signed by {} ({})",
-        signature::docker_reference(reference),
-        verified.manifest_digest,
-        verified.signer,
-        verified.form
-    );
-    Ok((client, resolved))
+/// What `pull`'s signature flags (`--verify-key`, the keyless flags) ask
+/// for, read and checked before the registry is contacted; none without
+/// flags.
+pub(crate) fn flag_check(key: Option<&Path>, keyless: &KeylessFlags) -> Result<Option<Check>> {
+    if key.is_none() && !keyless.any() {
+        return Ok(None);
+    }
+    let signers = trusted_signers(key, "--verify-key", keyless)?;
+    let flag = if key.is_some() {
+        "--verify-key"
+    } else if keyless.certificate_identity_regexp.is_some() {
+        "--certificate-identity-regexp"
+    } else {
+        "--certificate-identity"
+    };
+    Ok(Some(Check {
+        required_by: flag.to_string(),
+        signers,
+    }))
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<()> {
-    let signers = trusted_signers(args.key.as_deref(), "--key", &args.keyless)?;
-    let (reference, digest) = if args.target.contains('/') {
-        let reference = PluginReference::parse(&args.target)?;
-        let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
-        let digest = client.resolve(&reference).await?.manifest_digest;
-        (reference, digest)
+    // Flags name the signers; without them, the trust policy's rule for
+    // the plugin's repository does. Either is read before the registry is
+    // contacted.
+    let flag_check = if args.key.is_some() || args.keyless.any() {
+        let flag = if args.key.is_some() {
+            "--key"
+        } else {
+            "--certificate-identity"
+        };
+        Some(Check {
+            required_by: format!("krew-wasm verify {flag}"),
+            signers: trusted_signers(args.key.as_deref(), "--key", &args.keyless)?,
+        })
     } else {
-        let store = Store::new(store_root()?);
+        None
+    };
+    let store = Store::new(store_root()?);
+    let installed = !args.target.contains('/');
+    let (reference, digest) = if installed {
         let receipt = store.receipt(&args.target)?;
         let reference = PluginReference::parse(&receipt.source)
             .with_context(|| format!("the receipt of {} names its source", receipt.name))?;
         (reference, receipt.manifest_digest)
+    } else {
+        let reference = PluginReference::parse(&args.target)?;
+        let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
+        let digest = client.resolve(&reference).await?.manifest_digest;
+        (reference, digest)
+    };
+    let check = match flag_check {
+        Some(check) => check,
+        None => policy_check(&reference)?,
     };
     let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
-    let verified = verify_digest(&mut client, &reference, &digest, &signers).await?;
+    let verified = verify_digest(&mut client, &reference, &digest, &check.signers)
+        .await
+        .with_context(|| format!("{} requires a signature", check.required_by))?;
     println!(
         "verified {}@{}: signed by {} ({}; {} signature(s) on the registry)",
         signature::docker_reference(&reference),
@@ -246,5 +259,37 @@ pub async fn verify(args: VerifyArgs) -> Result<()> {
         verified.form,
         verified.signatures
     );
+    if installed {
+        // What passed is what starting the plugin checks under a policy.
+        let lock = lock_store(&store).await?;
+        store.record_signature(
+            &lock,
+            &args.target,
+            &digest,
+            trust::record(&verified, &check.required_by),
+        )?;
+        eprintln!("recorded in the receipt of {}", args.target);
+    }
     Ok(())
+}
+
+/// The trust policy's check for `reference`, when `verify` got no flags.
+fn policy_check(reference: &PluginReference) -> Result<Check> {
+    let policy = trust::load_policy()?;
+    let repository = format!("{}/{}", reference.registry(), reference.repository());
+    let checks = trust::checks_for(policy.as_ref(), reference, None)?;
+    match (checks.into_iter().next(), policy) {
+        (Some(check), _) => Ok(check),
+        (None, policy) => bail!(
+            "nothing to verify against: give a public key (--key cosign.pub) or a keyless signer \
+             (--certificate-identity SUBJECT --certificate-oidc-issuer URL --trusted-root FILE); {}",
+            match policy {
+                Some(policy) => format!(
+                    "the trust policy {} requires no signature for {repository}",
+                    policy.file()
+                ),
+                None => "there is no trust policy to take them from".to_string(),
+            }
+        ),
+    }
 }

@@ -10,6 +10,7 @@ mod kubectl;
 mod lifecycle;
 mod new;
 mod permissions;
+mod policy;
 mod pull;
 mod push;
 mod registries;

@@ -33,7 +33,7 @@ fn openssl(args: &[&str]) -> String {
 
 /// A fresh ECDSA P-256 key pair: (private key, public key). `sec1` writes
 /// the private key as `EC PRIVATE KEY` (openssl ecparam) instead of PKCS#8.
-fn key_pair(dir: &Path, name: &str, sec1: bool) -> (PathBuf, PathBuf) {
+pub(crate) fn key_pair(dir: &Path, name: &str, sec1: bool) -> (PathBuf, PathBuf) {
     let key = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pub"));
     let key_arg = key.display().to_string();
@@ -276,7 +276,9 @@ fn pull_with_verify_key_installs_only_what_the_key_signed() {
     let before = sandbox.snapshot();
     let err = sandbox.fails(&["pull", &signed, "--verify-key", &path(&wrong_public)]);
     assert!(
-        err.contains("--verify-key: nothing was installed") && err.contains("none valid for key"),
+        err.contains("--verify-key requires a signature")
+            && err.contains("nothing was installed")
+            && err.contains("none valid for key"),
         "{err}"
     );
     let err = sandbox.fails(&["pull", &unsigned, "--verify-key", &path(&public)]);
