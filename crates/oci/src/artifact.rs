@@ -10,9 +10,6 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use oci_client::manifest::OciDescriptor;
-use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -236,24 +233,13 @@ impl RegistryClient {
                 .await
                 .map_err(|e| self.translate_push(e, &shown))?;
         }
-        let location = self
-            .client
-            .push_manifest_raw(
-                &image,
-                built.manifest.clone(),
-                HeaderValue::from_static(OCI_IMAGE_MANIFEST),
-            )
-            .await
-            .map_err(|e| self.translate_push(e, &shown))?;
-        if let Some(stored) = location.rsplit('/').next().filter(|d| is_sha256_digest(d))
-            && stored != built.manifest_digest
-        {
-            return Err(PushError::DigestMismatch {
-                reference: shown,
-                expected: built.manifest_digest,
-                actual: stored.to_string(),
-            });
-        }
+        self.push_manifest_checked(
+            &image,
+            built.manifest.clone(),
+            &built.manifest_digest,
+            &shown,
+        )
+        .await?;
         Ok(built.manifest_digest)
     }
 
@@ -282,37 +268,15 @@ impl RegistryClient {
                 max: max_size,
             });
         }
-        let descriptor = OciDescriptor {
-            media_type: layer.media_type.clone(),
-            digest: layer.digest.clone(),
-            size: i64::try_from(layer.size).unwrap_or(i64::MAX),
-            ..Default::default()
-        };
-        let mut stream = self
-            .client
-            .pull_blob_stream(reference.as_oci(), &descriptor)
-            .await
-            .map_err(|e| self.translate(e, &shown))?;
-        let mut bytes = Vec::with_capacity(usize::try_from(layer.size).unwrap_or(0));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| OciError::Registry {
-                registry: self.registry.clone(),
-                message: format!("reading {}: {e}", layer.digest),
-            })?;
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() as u64 > layer.size {
-                break;
-            }
-        }
-        let actual = sha256_digest(&bytes);
-        if bytes.len() as u64 != layer.size || actual != layer.digest {
-            return Err(OciError::DigestMismatch {
-                reference: shown,
-                expected: layer.digest,
-                actual,
-            }
-            .into());
-        }
+        let bytes = self
+            .fetch_blob_whole(
+                reference,
+                &layer.media_type,
+                &layer.digest,
+                layer.size,
+                &shown,
+            )
+            .await?;
         Ok(FetchedArtifact {
             manifest_digest,
             layer: bytes,

@@ -215,6 +215,51 @@ impl RegistryClient {
         })
     }
 
+    /// A small blob (a signature payload, a bundle, an index document),
+    /// read whole into memory: at most `size` bytes are kept, and the count
+    /// and sha256 must match the descriptor. `shown` names it in messages.
+    pub(crate) async fn fetch_blob_whole(
+        &self,
+        reference: &PluginReference,
+        media_type: &str,
+        digest: &str,
+        size: u64,
+        shown: &str,
+    ) -> Result<Vec<u8>, OciError> {
+        // Our own descriptor: no `urls`, so a manifest cannot send us to other hosts.
+        let descriptor = OciDescriptor {
+            media_type: media_type.to_string(),
+            digest: digest.to_string(),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            ..Default::default()
+        };
+        let mut stream = self
+            .client
+            .pull_blob_stream(reference.as_oci(), &descriptor)
+            .await
+            .map_err(|e| self.translate(e, shown))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| OciError::Registry {
+                registry: self.registry.clone(),
+                message: format!("reading {digest}: {e}"),
+            })?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > size {
+                break;
+            }
+        }
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        if bytes.len() as u64 != size || actual != digest {
+            return Err(OciError::DigestMismatch {
+                reference: shown.to_string(),
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
     /// Streams the wasm layer into `out`, checking the wasm magic, the size and
     /// the digest as the bytes arrive. `progress` is called with the running
     /// byte count. On error, whatever was written to `out` must be discarded.

@@ -479,36 +479,54 @@ impl RegistryClient {
                 .map_err(|e| self.translate_push(e, &shown))?;
         }
 
+        self.push_manifest_checked(
+            &image,
+            artifact.manifest.clone(),
+            &artifact.manifest_digest,
+            &shown,
+        )
+        .await?;
+        Ok(artifact.manifest_digest.clone())
+    }
+
+    /// Puts an OCI image manifest and checks that the registry stored what
+    /// was sent: the digest of its answer's location, or, from a registry
+    /// that does not say, of the manifest read back.
+    pub(crate) async fn push_manifest_checked(
+        &self,
+        image: &oci_client::Reference,
+        manifest: Bytes,
+        expected_digest: &str,
+        shown: &str,
+    ) -> Result<(), PushError> {
         let location = self
             .client
             .push_manifest_raw(
-                &image,
-                artifact.manifest.clone(),
+                image,
+                manifest,
                 HeaderValue::from_static(OCI_IMAGE_MANIFEST),
             )
             .await
-            .map_err(|e| self.translate_push(e, &shown))?;
-        // Distribution answers with the manifest's location by digest; a
-        // registry that does not is asked for the manifest back.
+            .map_err(|e| self.translate_push(e, shown))?;
         let stored = match location.rsplit('/').next().filter(|d| is_sha256_digest(d)) {
             Some(digest) => digest.to_string(),
             None => {
                 let (body, _) = self
                     .client
-                    .pull_manifest_raw(&image, &self.auth, &[OCI_IMAGE_MANIFEST])
+                    .pull_manifest_raw(image, &self.auth, &[OCI_IMAGE_MANIFEST])
                     .await
-                    .map_err(|e| self.translate(e, &shown))?;
+                    .map_err(|e| self.translate(e, shown))?;
                 sha256_digest(&body)
             }
         };
-        if stored != artifact.manifest_digest {
+        if stored != expected_digest {
             return Err(PushError::DigestMismatch {
-                reference: shown,
-                expected: artifact.manifest_digest.clone(),
+                reference: shown.to_string(),
+                expected: expected_digest.to_string(),
                 actual: stored,
             });
         }
-        Ok(artifact.manifest_digest.clone())
+        Ok(())
     }
 
     /// Authenticates for pushing (a token with push scope, or basic auth),

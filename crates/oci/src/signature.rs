@@ -22,8 +22,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use futures_util::StreamExt;
-use oci_client::manifest::OciDescriptor;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _, LineEnding};
@@ -623,44 +621,17 @@ impl RegistryClient {
         Ok(out)
     }
 
+    /// A signature layer's blob (payload or bundle), whole, size and
+    /// digest checked.
     pub(crate) async fn fetch_small_blob(
         &self,
         sig_ref: &PluginReference,
         layer: &RawLayer,
         shown: &str,
     ) -> Result<Vec<u8>, SignatureError> {
-        let descriptor = OciDescriptor {
-            media_type: layer.media_type.clone(),
-            digest: layer.digest.clone(),
-            size: i64::try_from(layer.size).unwrap_or(i64::MAX),
-            ..Default::default()
-        };
-        let mut stream = self
-            .client
-            .pull_blob_stream(sig_ref.as_oci(), &descriptor)
-            .await
-            .map_err(|e| self.translate(e, shown))?;
-        let mut payload = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| OciError::Registry {
-                registry: self.registry.clone(),
-                message: format!("reading signature payload {}: {e}", layer.digest),
-            })?;
-            payload.extend_from_slice(&chunk);
-            if payload.len() as u64 > layer.size {
-                break;
-            }
-        }
-        let actual = sha256_digest(&payload);
-        if payload.len() as u64 != layer.size || actual != layer.digest {
-            return Err(OciError::DigestMismatch {
-                reference: shown.to_string(),
-                expected: layer.digest.clone(),
-                actual,
-            }
-            .into());
-        }
-        Ok(payload)
+        Ok(self
+            .fetch_blob_whole(sig_ref, &layer.media_type, &layer.digest, layer.size, shown)
+            .await?)
     }
 
     /// Stores a signature of `digest` the way `cosign sign` does: the payload
