@@ -300,6 +300,11 @@ pub struct RunArgs {
     /// Cap the plugin's memory (default 512MiB), e.g. 64MiB or 2GiB
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<ByteSize>,
+    /// REF only: run it only if its manifest has a cosign signature by this public key (PEM)
+    #[arg(long, value_name = "PUB", value_hint = ValueHint::FilePath)]
+    pub verify_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub keyless: crate::commands::verify::KeylessFlags,
     #[command(flatten)]
     pub registry: RegistryFlags,
 }

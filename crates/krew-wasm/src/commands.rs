@@ -247,6 +247,13 @@ pub(crate) async fn install_plugin(
         .into());
     }
 
+    // The trust policy's rule for this repository, read (keys and trusted
+    // roots included) before the registry is contacted; the signatures are
+    // checked before anything is downloaded, and what passed is recorded in
+    // the receipt.
+    let policy = trust::load_policy()?;
+    let checks = trust::checks_for(policy.as_ref(), reference, flag_check)
+        .with_context(|| format!("{reference}: nothing was installed"))?;
     let (mut client, resolved) = match resolved {
         Some(resolved) => resolved,
         None => {
@@ -255,11 +262,6 @@ pub(crate) async fn install_plugin(
             (client, resolved)
         }
     };
-    // The trust policy's rule for this repository, checked before anything
-    // is downloaded; what passed is recorded in the receipt.
-    let policy = trust::load_policy()?;
-    let checks = trust::checks_for(policy.as_ref(), reference, flag_check)
-        .with_context(|| format!("{reference}: nothing was installed"))?;
     let signatures = trust::verify_all(&mut client, reference, &resolved.manifest_digest, &checks)
         .await
         .with_context(|| format!("{reference}: nothing was installed"))?;
@@ -776,7 +778,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let path = Path::new(&args.target);
     let looks_like_file =
         path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');
+    let flag_check = verify::flag_check(args.verify_key.as_deref(), &args.keyless)?;
     let (program, wasm, name) = if looks_like_file {
+        if flag_check.is_some() {
+            bail!(
+                "{} is a local file: it carries no registry signature to verify; \
+                 run it without --verify-key or the --certificate-* flags, or run a registry reference",
+                args.target
+            );
+        }
         let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let name = path
             .file_stem()
@@ -796,7 +806,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .unwrap_or_else(|_| reference.repository_basename().to_string());
         let options = args.registry.to_options();
         let policy = trust::load_policy()?;
-        let checks = trust::checks_for(policy.as_ref(), &reference, None)
+        let checks = trust::checks_for(policy.as_ref(), &reference, flag_check)
             .with_context(|| format!("{reference} was not run"))?;
         let wasm = block_on_interruptible(fetch_to_memory(&reference, &options, &checks))?;
         (format!("kubectl-{name}"), wasm, name)

@@ -192,7 +192,7 @@ impl Policy {
                 file: file.to_string(),
                 line,
                 column,
-                message: first_line(&e.to_string()),
+                message: saphyr_message(&e.to_string()),
             }
         })?;
         Validator { file, base_dir }.policy(raw)
@@ -253,6 +253,17 @@ impl Rule {
             || repository
                 .strip_prefix(&self.prefix)
                 .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// serde-saphyr's message without its own `error: line N column M:`
+/// prefix (the location is given once, as `FILE:LINE:COLUMN`).
+fn saphyr_message(text: &str) -> String {
+    let line = first_line(text);
+    let rest = line.strip_prefix("error: ").unwrap_or(&line);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((location, message)) if location.contains("column") => message.to_string(),
+        _ => rest.to_string(),
     }
 }
 

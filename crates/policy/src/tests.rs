@@ -273,6 +273,10 @@ fn syntax_errors_and_unknown_fields_name_their_line() {
                     "{text}\n-> {e} (expected near line {line})"
                 );
                 assert!(message.contains(needle), "{text}\n-> {e}");
+                assert!(
+                    !message.contains("line ") && !message.starts_with("error"),
+                    "the location is given once: {e}"
+                );
                 assert!(e.to_string().starts_with("policy.yaml:"), "{e}");
             }
             other => panic!("{text}\n-> expected a syntax error, got {other:?}"),

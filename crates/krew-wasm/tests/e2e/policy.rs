@@ -202,6 +202,18 @@ fn run_ref_obeys_the_policy_before_downloading() {
         sandbox.ok(&["run", &reference, "--", "a"]),
         hello_output(&["a"])
     );
+
+    // --verify-key on top of the policy: another key is refused.
+    let other_pub = sandbox.root().join("other.pub");
+    let err = sandbox.fails(&["run", &reference, "--verify-key", &s(&other_pub), "--", "a"]);
+    assert!(
+        err.contains("--verify-key requires a signature") && err.contains("was not run"),
+        "{err}"
+    );
+    // A local file has no registry signature to check.
+    let file = test_support::fixtures().p2("hello");
+    let err = sandbox.fails(&["run", &s(&file), "--verify-key", &s(&other_pub)]);
+    assert!(err.contains("local file"), "{err}");
 }
 
 #[test]
@@ -226,6 +238,9 @@ fn a_broken_policy_is_named_by_line_and_field_and_blocks_every_pull() {
     let err = sandbox.fails(&["pull", &reference, "--yes"]);
     assert!(err.contains(&expected), "{err}");
     assert_eq!(sandbox.snapshot(), before);
+    // Read before the registry is contacted: this one does not answer.
+    let err = sandbox.fails(&["pull", "127.0.0.1:1/nowhere/hello:v1", "--yes"]);
+    assert!(err.contains(&expected), "{err}");
 
     // A YAML mistake: line and column.
     std::fs::write(
