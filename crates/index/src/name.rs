@@ -45,17 +45,9 @@ impl fmt::Display for IndexName {
     }
 }
 
-/// `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63 characters.
-pub(crate) fn is_well_formed(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first() != Some(&b'-')
-        && bytes.last() != Some(&b'-')
-}
+/// The store's name shape (`[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63
+/// characters): an index name is a file name under `indexes/`.
+pub(crate) use krew_wasm_store::is_well_formed;
 
 #[cfg(test)]
 mod tests {

@@ -28,7 +28,7 @@ mod name;
 mod receipt;
 mod store;
 
-pub use name::{KUBECTL_BUILTINS, KUBECTL_PREFIX, NameError, PluginName};
+pub use name::{KUBECTL_BUILTINS, KUBECTL_PREFIX, NameError, PluginName, is_well_formed};
 pub use receipt::{
     PluginKind, PreviousVersion, RECEIPT_VERSION, Receipt, SignatureRecord, source_repository,
 };

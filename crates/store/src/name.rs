@@ -71,7 +71,7 @@ pub enum NameError {
 
 /// True for `[a-z0-9]([a-z0-9-]*[a-z0-9])?` of at most 63 characters: the
 /// shape of every name in the store, so such a name is safe in a path.
-pub(crate) fn is_well_formed(name: &str) -> bool {
+pub fn is_well_formed(name: &str) -> bool {
     let bytes = name.as_bytes();
     let valid_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
     !bytes.is_empty()
