@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use krew_wasm_oci::PluginReference;
 use krew_wasm_oci::RegistryClient;
 use krew_wasm_oci::signature::{
-    CertificateIdentity, PublicKey, SubjectMatcher, TrustedRoot, TrustedSigners, Verification,
+    self, CertificateIdentity, PublicKey, SubjectMatcher, TrustedRoot, TrustedSigners, Verification,
 };
 use krew_wasm_policy::{Decision, Policy, Signers, Subject};
 use krew_wasm_store::{Receipt, SignatureRecord, source_repository};
@@ -74,7 +74,7 @@ pub fn checks_for(
 ) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
     if let Some(policy) = policy {
-        let repository = repository_of(reference);
+        let repository = signature::docker_reference(reference);
         match policy.decide(&repository) {
             Decision::Refuse => bail!(refused_unmatched(policy, &repository)),
             Decision::Allow(_) => {}
@@ -91,10 +91,6 @@ pub fn checks_for(
     }
     checks.extend(extra);
     Ok(checks)
-}
-
-fn repository_of(reference: &PluginReference) -> String {
-    format!("{}/{}", reference.registry(), reference.repository())
 }
 
 fn refused_unmatched(policy: &Policy, repository: &str) -> String {
@@ -163,7 +159,7 @@ pub async fn verify_all(
             .with_context(|| format!("{} requires a signature", check.required_by))?;
         eprintln!(
             "signature verified: {}@{} is signed by {} ({}); required by {}",
-            repository_of(reference),
+            signature::docker_reference(reference),
             manifest_digest,
             verification.signer,
             verification.form,

@@ -73,7 +73,7 @@ fn show(policy: &Policy) {
 
 fn explain(policy: &Policy, reference: &str) -> Result<()> {
     let reference = PluginReference::parse(reference)?;
-    let repository = format!("{}/{}", reference.registry(), reference.repository());
+    let repository = krew_wasm_oci::signature::docker_reference(&reference);
     match policy.decide(&repository) {
         Decision::Require(rule, _) | Decision::Allow(Some(rule)) => {
             println!(

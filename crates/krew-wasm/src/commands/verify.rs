@@ -276,7 +276,7 @@ pub async fn verify(args: VerifyArgs) -> Result<()> {
 /// The trust policy's check for `reference`, when `verify` got no flags.
 fn policy_check(reference: &PluginReference) -> Result<Check> {
     let policy = trust::load_policy()?;
-    let repository = format!("{}/{}", reference.registry(), reference.repository());
+    let repository = signature::docker_reference(reference);
     let checks = trust::checks_for(policy.as_ref(), reference, None)?;
     match (checks.into_iter().next(), policy) {
         (Some(check), _) => Ok(check),
