@@ -23,7 +23,9 @@
 //!
 //! [`signature`] signs and verifies cosign signatures: by key or keyless
 //! (certificate identity against a trusted root), in the `sha256-<hex>.sig`
-//! tag form or as sigstore bundles attached as OCI referrers.
+//! tag form or as sigstore bundles attached as OCI referrers. It reads
+//! signing keys in PEM, cosign's password-encrypted `cosign.key` included
+//! (the password is the caller's to supply).
 //!
 //! [`artifact`] pushes and fetches small single-layer artifacts of a type
 //! the caller names (plugin indexes), whole and digest-checked.

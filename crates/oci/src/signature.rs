@@ -15,6 +15,11 @@
 //! of an ASN.1 DER ECDSA P-256 signature over SHA-256 of the exact payload
 //! bytes.
 //!
+//! Signing keys are ECDSA P-256 PEM: PKCS#8, SEC1, or cosign's own
+//! encrypted `cosign.key` (scrypt and NaCl secretbox), which
+//! [`PrivateKey::from_pem_with_password`] decrypts with a password the
+//! caller supplies; this crate never asks for one.
+//!
 //! The pure part (payload, tag, keys, [`verify_signatures`]) does no I/O;
 //! [`RegistryClient::fetch_signatures`] and [`RegistryClient::push_signature`]
 //! talk to the registry. An artifact with no signature never verifies.
@@ -29,12 +34,14 @@ use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
 
 use crate::client::{OciError, RegistryClient};
 use crate::manifest::{OCI_IMAGE_MANIFEST, is_sha256_digest};
 use crate::push::PushError;
 use crate::reference::PluginReference;
 
+mod encrypted_key;
 mod policy;
 mod referrers;
 mod sigstore;
@@ -81,13 +88,17 @@ pub const MAX_SIGNATURES: usize = 64;
 pub enum SignatureError {
     #[error("{what}: {reason}")]
     Key { what: String, reason: String },
+    /// A cosign encrypted key was read without a password: the caller
+    /// decides where one comes from and reads the key again with it.
+    #[error("{what} is an encrypted cosign key; its password is needed to sign")]
+    PasswordNeeded { what: String },
     #[error(
-        "{0} is cosign's encrypted key format (scrypt + secretbox), which krew-wasm does not read; \
-         export the key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) and keep that \
-         file private, or generate one with \
-         `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out cosign.key`"
+        "wrong password for {what}: the key does not decrypt with it (secretbox \
+         authentication failed, as it also would for a key file altered since cosign wrote it)"
     )]
-    EncryptedCosignKey(String),
+    WrongPassword { what: String },
+    #[error("{what} is not a readable cosign encrypted key: {reason}")]
+    BadEncryptedKey { what: String, reason: String },
     #[error(
         "{0} is an encrypted PKCS#8 key; decrypt it first: \
          `openssl pkcs8 -in {0} -out plain.key` (and keep that file private)"
@@ -230,10 +241,50 @@ pub struct PrivateKey {
     key: SigningKey,
 }
 
+/// What the PKCS#8 `der` holds, in words; `None` for ECDSA P-256.
+fn pkcs8_algorithm(der: &[u8]) -> Option<String> {
+    let Ok(info) = p256::pkcs8::PrivateKeyInfo::try_from(der) else {
+        return Some("not PKCS#8 DER (cosign writes PKCS#8)".to_string());
+    };
+    let curve = info
+        .algorithm
+        .parameters_oid()
+        .ok()
+        .map(|oid| oid.to_string());
+    let what = match (info.algorithm.oid.to_string().as_str(), curve.as_deref()) {
+        ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7")) => return None,
+        ("1.2.840.10045.2.1", Some("1.3.132.0.34")) => "an ECDSA P-384 key".to_string(),
+        ("1.2.840.10045.2.1", Some("1.3.132.0.35")) => "an ECDSA P-521 key".to_string(),
+        ("1.2.840.10045.2.1", _) => "an ECDSA key on another curve".to_string(),
+        ("1.2.840.113549.1.1.1", _) => "an RSA key".to_string(),
+        ("1.3.101.112", _) => "an Ed25519 key".to_string(),
+        (oid, _) => format!("a key of algorithm {oid}"),
+    };
+    Some(what)
+}
+
 impl PrivateKey {
     /// Reads PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`) PEM. `what`
-    /// names the key in messages (its path).
+    /// names the key in messages (its path). A cosign encrypted key is
+    /// [`SignatureError::PasswordNeeded`]: see [`Self::from_pem_with_password`].
     pub fn from_pem(text: &str, what: &str) -> Result<Self, SignatureError> {
+        Self::from_pem_with_password(text, what, None)
+    }
+
+    /// Like [`Self::from_pem`], and also reads cosign's encrypted key
+    /// (`ENCRYPTED SIGSTORE PRIVATE KEY`, or `ENCRYPTED COSIGN PRIVATE KEY`
+    /// from cosign 1.x) with `password`. An empty password is a password
+    /// (cosign allows it). The file is checked (JSON, algorithm names,
+    /// scrypt parameters) before the password is needed, so a malformed key
+    /// is reported as such even without one; with `None`, a well-formed
+    /// encrypted key is [`SignatureError::PasswordNeeded`], and a password
+    /// that does not decrypt it [`SignatureError::WrongPassword`]. The
+    /// decrypted key is wiped from memory once read.
+    pub fn from_pem_with_password(
+        text: &str,
+        what: &str,
+        password: Option<&[u8]>,
+    ) -> Result<Self, SignatureError> {
         let error = |reason: String| SignatureError::Key {
             what: what.to_string(),
             reason,
@@ -244,10 +295,8 @@ impl PrivateKey {
                  `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` are"
             ))
         };
-        if text.contains("ENCRYPTED SIGSTORE PRIVATE KEY")
-            || text.contains("ENCRYPTED COSIGN PRIVATE KEY")
-        {
-            return Err(SignatureError::EncryptedCosignKey(what.to_string()));
+        if let Some(body) = encrypted_key::find_block(text) {
+            return Self::from_encrypted(body, what, password);
         }
         if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             return Err(SignatureError::EncryptedPkcs8(what.to_string()));
@@ -259,11 +308,44 @@ impl PrivateKey {
             SigningKey::from(secret)
         } else {
             return Err(error(
-                "no `-----BEGIN PRIVATE KEY-----` or `-----BEGIN EC PRIVATE KEY-----` PEM block \
-                 (a private key is needed to sign; the .pub file is for verify)"
+                "no `-----BEGIN PRIVATE KEY-----`, `-----BEGIN EC PRIVATE KEY-----` or \
+                 `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----` PEM block (a private key is \
+                 needed to sign; the .pub file is for verify)"
                     .to_string(),
             ));
         };
+        Ok(Self { key })
+    }
+
+    /// cosign's encrypted key: `body` is the PEM block's body.
+    fn from_encrypted(
+        body: &str,
+        what: &str,
+        password: Option<&[u8]>,
+    ) -> Result<Self, SignatureError> {
+        let bad = |reason: String| SignatureError::BadEncryptedKey {
+            what: what.to_string(),
+            reason,
+        };
+        let encrypted = encrypted_key::EncryptedKey::parse(body).map_err(bad)?;
+        let Some(password) = password else {
+            return Err(SignatureError::PasswordNeeded {
+                what: what.to_string(),
+            });
+        };
+        let wrong = |encrypted_key::WrongPassword| SignatureError::WrongPassword {
+            what: what.to_string(),
+        };
+        let der: Zeroizing<Vec<u8>> = encrypted.decrypt(password).map_err(wrong)?;
+        let key = SigningKey::from_pkcs8_der(&der).map_err(|e| {
+            bad(match pkcs8_algorithm(&der) {
+                Some(other) => format!(
+                    "the decrypted key is {other}; only ECDSA P-256 keys (cosign's default) \
+                     sign here"
+                ),
+                None => format!("the decrypted ECDSA P-256 key does not parse ({e})"),
+            })
+        })?;
         Ok(Self { key })
     }
 
@@ -829,18 +911,179 @@ jeeX9FVxHPrnkjm5+4gt4x5nAGbE9hOMaSgxYPMRMrU9/D3gtEva65Sq
     }
 
     #[test]
-    fn reads_keys_and_refuses_encrypted_ones() {
+    fn reads_keys_and_refuses_the_wrong_kind() {
         let public_pem = key().public_key().to_pem();
         let public = PublicKey::from_pem(&public_pem, "k.pub").unwrap();
         assert!(public.fingerprint().starts_with("SHA256:"));
         assert!(PublicKey::from_pem(PKCS8, "k").is_err());
-        assert!(matches!(
-            PrivateKey::from_pem(
-                "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nxx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
-                "cosign.key"
-            ),
-            Err(SignatureError::EncryptedCosignKey(_))
-        ));
         assert!(PrivateKey::from_pem(&public_pem, "k").is_err());
+        // PKCS#8 PBES2 stays refused, with the command to decrypt it.
+        let err = PrivateKey::from_pem_with_password(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nxx\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            "k.pem",
+            Some(b"pw"),
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("openssl pkcs8 -in k.pem")),
+            "{err:?}"
+        );
+    }
+
+    /// Real cosign encrypted keys; their sources are in tests/data/README.md.
+    const SIGSTORE_RS_KEY: &str = include_str!("../tests/data/sigstore-rs-cosign.key");
+    const SIGSTORE_RS_PUB: &str = include_str!("../tests/data/sigstore-rs-cosign.pub");
+    const SIGSTORE_RS_N65536_KEY: &str =
+        include_str!("../tests/data/sigstore-rs-cosign_generated_encrypted_empty_private.key");
+    const COSIGN_TEST_KEY: &str = include_str!("../tests/data/cosign-keys_test-pemsigstorekey.key");
+    const COSIGN_TEST_PUB: &str = include_str!("../tests/data/cosign-keys_test-pemsigstorekey.pub");
+    const COSIGN_TEST_SEC1_KEY: &str =
+        include_str!("../tests/data/cosign-keys_test-pemcosigneckey.key");
+
+    fn read(text: &str, password: Option<&[u8]>) -> Result<PrivateKey, SignatureError> {
+        PrivateKey::from_pem_with_password(text, "cosign.key", password)
+    }
+
+    #[track_caller]
+    fn error(result: Result<PrivateKey, SignatureError>) -> SignatureError {
+        match result {
+            Ok(key) => panic!("read, as {}", key.public_key().fingerprint()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn cosign_encrypted_key_gives_the_published_public_key() {
+        // sigstore-rs's cosign.key (the 1.x label) and the cosign.pub
+        // published next to it; the password is empty, which is a password.
+        let key = read(SIGSTORE_RS_KEY, Some(b"")).unwrap_or_else(|e| panic!("{e}"));
+        let published = PublicKey::from_pem(SIGSTORE_RS_PUB, "cosign.pub").unwrap();
+        assert_eq!(key.public_key().to_pem(), published.to_pem());
+        assert_eq!(key.public_key().fingerprint(), published.fingerprint());
+        // What it signs, the published key verifies.
+        let layer = signed(&key, DIGEST);
+        assert!(verify_signatures("r", &[layer], &published, DIGEST).is_ok());
+
+        let err = error(read(SIGSTORE_RS_KEY, Some(b"hunter2-not-it")));
+        assert!(
+            matches!(&err, SignatureError::WrongPassword { what } if what == "cosign.key"),
+            "{err}"
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("wrong password for cosign.key"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2"),
+            "the password is never shown: {shown}"
+        );
+
+        assert!(matches!(
+            error(read(SIGSTORE_RS_KEY, None)),
+            SignatureError::PasswordNeeded { what } if what == "cosign.key"
+        ));
+        assert!(matches!(
+            PrivateKey::from_pem(SIGSTORE_RS_KEY, "cosign.key").err(),
+            Some(SignatureError::PasswordNeeded { .. })
+        ));
+    }
+
+    #[test]
+    fn cosign_encrypted_keys_of_both_labels_and_scrypt_costs() {
+        // cosign's own test key (the current label) with its test password.
+        let key = read(COSIGN_TEST_KEY, Some(b"hello")).unwrap_or_else(|e| panic!("{e}"));
+        let derived = PublicKey::from_pem(COSIGN_TEST_PUB, "cosign.pub").unwrap();
+        assert_eq!(key.public_key().fingerprint(), derived.fingerprint());
+        assert!(matches!(
+            error(read(COSIGN_TEST_KEY, Some(b"Hello"))),
+            SignatureError::WrongPassword { .. }
+        ));
+        assert!(matches!(
+            error(read(COSIGN_TEST_KEY, Some(b""))),
+            SignatureError::WrongPassword { .. }
+        ));
+        // N=65536, written by a newer cosign, empty password.
+        assert!(read(SIGSTORE_RS_N65536_KEY, Some(b"")).is_ok());
+        assert!(matches!(
+            error(read(SIGSTORE_RS_N65536_KEY, Some(b"hello"))),
+            SignatureError::WrongPassword { .. }
+        ));
+    }
+
+    #[test]
+    fn a_decrypted_key_that_is_not_pkcs8_p256_is_named() {
+        // Decrypts (the password is right) to SEC1: cosign refuses it too.
+        let err = error(read(COSIGN_TEST_SEC1_KEY, Some(b"hello"))).to_string();
+        assert!(
+            err.starts_with("cosign.key is not a readable cosign encrypted key")
+                && err.contains("not PKCS#8 DER"),
+            "{err}"
+        );
+        assert_eq!(
+            pkcs8_algorithm(
+                BASE64
+                    .decode("MC4CAQAwBQYDK2VwBCIEIALEbo1EFnWFqBK/wC+hhypG/8hXEerwdNetAoFoFVdv")
+                    .unwrap()
+                    .as_slice()
+            )
+            .as_deref(),
+            Some("an Ed25519 key")
+        );
+    }
+
+    #[test]
+    fn malformed_encrypted_keys_are_named_before_a_password_is_asked_for() {
+        let pem = |json: &str| {
+            format!(
+                "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n{}\n\
+                 -----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
+                BASE64.encode(json)
+            )
+        };
+        for (text, expected) in [
+            (
+                "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nxx!\n\
+                 -----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
+                    .to_string(),
+                "the PEM body is not base64",
+            ),
+            (pem("{\"kdf\": 1}"), "not cosign's JSON key document"),
+            (
+                pem(
+                    r#"{"kdf":{"name":"pbkdf2","params":{"N":32768,"r":8,"p":1},"salt":""},"cipher":{"name":"nacl/secretbox","nonce":""},"ciphertext":""}"#,
+                ),
+                "unknown key derivation function `pbkdf2`",
+            ),
+            (
+                pem(
+                    r#"{"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":""},"cipher":{"name":"aes","nonce":""},"ciphertext":""}"#,
+                ),
+                "unknown cipher `aes`",
+            ),
+            (
+                pem(
+                    r#"{"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":"@@"},"cipher":{"name":"nacl/secretbox","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},"ciphertext":""}"#,
+                ),
+                "`kdf.salt` is not base64",
+            ),
+        ] {
+            // The same answer with or without a password.
+            for password in [None, Some(b"hello".as_slice())] {
+                let err = error(read(&text, password));
+                assert!(
+                    matches!(&err, SignatureError::BadEncryptedKey { what, reason }
+                        if what == "cosign.key" && reason.contains(expected)),
+                    "{expected}: {err}"
+                );
+                assert!(
+                    err.to_string()
+                        .starts_with("cosign.key is not a readable cosign encrypted key: "),
+                    "{err}"
+                );
+            }
+        }
     }
 }
