@@ -5,22 +5,26 @@
 //! bundles (verification only; `sign` writes the tag form).
 //!
 //! Keys, identities and the trusted root are read and checked before the
-//! registry is contacted. `sign` signs the image manifest a reference
-//! resolves to (after an image index, the wasm entry: what `pull` installs
-//! and records in the receipt). `verify` exits 0 only when at least one
+//! registry is contacted. `sign` reads cosign's encrypted `cosign.key` as
+//! cosign does: the password is `COSIGN_PASSWORD`, else it is asked for on
+//! the terminal (without echo), else signing is refused. `sign` signs the
+//! image manifest a reference resolves to (after an image index, the wasm
+//! entry: what `pull` installs and records in the receipt). `verify` exits 0 only when at least one
 //! signature by a trusted signer names that exact digest; an unsigned
 //! artifact is a failure.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueHint};
 use krew_wasm_oci::signature::{
-    self, CertificateIdentity, PrivateKey, PublicKey, SubjectMatcher, TrustedRoot, TrustedSigners,
-    Verification,
+    self, CertificateIdentity, PrivateKey, PublicKey, SignatureError, SubjectMatcher, TrustedRoot,
+    TrustedSigners, Verification,
 };
 use krew_wasm_oci::{PluginReference, RegistryClient};
 use krew_wasm_store::Store;
+use zeroize::Zeroizing;
 
 use crate::cli::RegistryFlags;
 use crate::commands::lock_store;
@@ -32,7 +36,7 @@ pub struct SignArgs {
     /// The plugin to sign: registry/repository:tag or registry/repository@sha256:…
     #[arg(value_name = "REF")]
     pub reference: String,
-    /// ECDSA P-256 private key, PKCS#8 (`BEGIN PRIVATE KEY`) or SEC1 (`BEGIN EC PRIVATE KEY`) PEM
+    /// ECDSA P-256 private key: cosign's encrypted cosign.key (password from COSIGN_PASSWORD, else asked on the terminal), or PKCS#8 (`BEGIN PRIVATE KEY`) or SEC1 (`BEGIN EC PRIVATE KEY`) PEM
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub key: PathBuf,
     #[command(flatten)]
@@ -150,8 +154,110 @@ pub(crate) fn load_public_key(path: &Path) -> Result<PublicKey> {
     )?)
 }
 
+/// The environment variable cosign reads a key's password from.
+const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+
+/// Reads the signing key. cosign's encrypted key is decrypted with
+/// `COSIGN_PASSWORD` when it is set (even empty: an empty password is one),
+/// else with a password asked for on the terminal; without a terminal it is
+/// refused. The file's text and the password are wiped once read.
+async fn load_private_key(path: &Path) -> Result<PrivateKey> {
+    let text = Zeroizing::new(read_key_file(path)?);
+    let what = path.display().to_string();
+    match PrivateKey::from_pem(&text, &what) {
+        Err(SignatureError::PasswordNeeded { .. }) => {}
+        other => return Ok(other?),
+    }
+    let (password, source) = match std::env::var_os(PASSWORD_ENV) {
+        Some(value) => (env_password(value)?, "it came from COSIGN_PASSWORD"),
+        None if std::io::stdin().is_terminal() => {
+            (prompt_password().await?, "it was the one typed")
+        }
+        None => bail!(
+            "{what} is an encrypted cosign key and needs its password: set {PASSWORD_ENV} (as \
+             for cosign; an empty value is an empty password), or run krew-wasm sign on a \
+             terminal to be asked for it"
+        ),
+    };
+    PrivateKey::from_pem_with_password(&text, &what, Some(&password)).map_err(|e| match e {
+        SignatureError::WrongPassword { .. } => anyhow!("{e}; {source}"),
+        e => e.into(),
+    })
+}
+
+/// `COSIGN_PASSWORD`'s bytes, as cosign takes them.
+fn env_password(value: std::ffi::OsString) -> Result<Zeroizing<Vec<u8>>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt as _;
+        Ok(Zeroizing::new(value.into_vec()))
+    }
+    #[cfg(not(unix))]
+    {
+        value
+            .into_string()
+            .map(|v| Zeroizing::new(v.into_bytes()))
+            .map_err(|_| anyhow!("{PASSWORD_ENV} is not valid Unicode"))
+    }
+}
+
+/// Asks for the password on the terminal (stdin), echo off, as cosign does.
+/// The line is read on a blocking thread so Ctrl-C still ends the command;
+/// the echo comes back when this future ends or is dropped.
+#[cfg(unix)]
+async fn prompt_password() -> Result<Zeroizing<Vec<u8>>> {
+    use rustix::termios::{self, LocalModes, OptionalActions, Termios};
+    use std::io::{BufRead as _, Write as _};
+
+    struct EchoOff(Termios);
+    impl Drop for EchoOff {
+        fn drop(&mut self) {
+            // Nothing to do if it fails: the terminal is gone.
+            let _ = termios::tcsetattr(std::io::stdin(), OptionalActions::Now, &self.0);
+        }
+    }
+    let original =
+        termios::tcgetattr(std::io::stdin()).context("reading the terminal's settings")?;
+    let mut quiet = original.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    termios::tcsetattr(std::io::stdin(), OptionalActions::Now, &quiet)
+        .context("turning the terminal's echo off")?;
+    let echo_off = EchoOff(original);
+    eprint!("Enter password for private key: ");
+    std::io::stderr().flush()?;
+    let read = tokio::task::spawn_blocking(|| {
+        let mut line = Zeroizing::new(Vec::new());
+        std::io::stdin()
+            .lock()
+            .read_until(b'\n', &mut line)
+            .map(|n| (n, line))
+    })
+    .await?;
+    drop(echo_off);
+    eprintln!();
+    let (n, mut line) = read.context("reading the password from the terminal")?;
+    if n == 0 {
+        bail!("no password was entered (end of input)");
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(line)
+}
+
+#[cfg(not(unix))]
+async fn prompt_password() -> Result<Zeroizing<Vec<u8>>> {
+    bail!(
+        "krew-wasm asks for a key's password only on Unix terminals; set {PASSWORD_ENV} \
+         (an empty value is an empty password)"
+    )
+}
+
 pub async fn sign(args: SignArgs) -> Result<()> {
-    let key = PrivateKey::from_pem(&read_key_file(&args.key)?, &args.key.display().to_string())?;
+    let key = load_private_key(&args.key).await?;
     let reference = PluginReference::parse(&args.reference)?;
     let mut client = RegistryClient::new(&reference, &args.registry.to_options())?;
     let resolved = client.resolve(&reference).await?;
