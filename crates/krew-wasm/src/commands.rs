@@ -774,7 +774,7 @@ fn info(args: InfoArgs) -> Result<()> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::new()?.exit_after_run();
     let path = Path::new(&args.target);
     let looks_like_file =
         path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');
@@ -839,7 +839,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         max_memory: args.max_memory,
         timeout: args.timeout,
     };
-    launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv, grants)
+    let code = launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv, grants);
+    launch::leave_to_exit(runtime, plugin);
+    code
 }
 
 /// Downloads a plugin into memory, its signatures checked first, then its

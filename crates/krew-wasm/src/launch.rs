@@ -72,7 +72,7 @@ pub fn wrapper_main(
         };
         let receipt = read_receipt()?;
         crate::trust::check_installed(&receipt)?;
-        let runtime = Runtime::new()?;
+        let runtime = Runtime::new()?.exit_after_run();
         let plugin = match load_installed(&runtime, &store, &receipt) {
             Ok(plugin) => plugin,
             // A `pull --force` may have replaced the plugin since the receipt
@@ -89,12 +89,20 @@ pub fn wrapper_main(
             granted: receipt.granted.clone(),
             ..RunGrants::default()
         };
-        run_to_exit_code(&runtime, &store, &plugin, name.as_str(), argv, grants)
+        let code = run_to_exit_code(&runtime, &store, &plugin, name.as_str(), argv, grants);
+        leave_to_exit(runtime, plugin);
+        code
     })();
     result.unwrap_or_else(|err| {
         eprintln!("krew-wasm: error: {err:#}");
         ExitCode::FAILURE
     })
+}
+
+/// The process ends after its one run: the engine and the plugin's mapped
+/// code are left for the exit to free (see [`Runtime::exit_after_run`]).
+pub fn leave_to_exit(runtime: Runtime, plugin: Plugin) {
+    std::mem::forget((runtime, plugin));
 }
 
 /// Loads the precompiled artifact of an installed plugin, rebuilding it from

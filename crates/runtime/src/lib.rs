@@ -256,6 +256,8 @@ type SentResponse = (
 /// The engine and everything derived from its configuration.
 pub struct Runtime {
     engine: Engine,
+    /// See [`Runtime::exit_after_run`].
+    exit_after_run: bool,
 }
 
 impl Runtime {
@@ -268,7 +270,20 @@ impl Runtime {
         // so a run with a timeout can stop a guest that never returns.
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        Ok(Self { engine })
+        Ok(Self {
+            engine,
+            exit_after_run: false,
+        })
+    }
+
+    /// For a process that exits as soon as its one run ends: the run's store
+    /// (instance, linear memory, async stack, WASI context) is left for the
+    /// process's exit to free instead of being torn down piece by piece,
+    /// which a user would wait on for nothing. Each run leaks its store, so
+    /// a long-lived embedder must not set this.
+    pub fn exit_after_run(mut self) -> Self {
+        self.exit_after_run = true;
+        self
     }
 
     /// A short hex string that changes whenever precompiled artifacts of this
@@ -412,7 +427,7 @@ impl Runtime {
                 store.limiter(|host| &mut host.memory);
                 set_epoch_behaviour(&mut store, yields);
                 let linker = self.module_linker()?;
-                match linker.instantiate_async(&mut store, module).await {
+                let outcome = match linker.instantiate_async(&mut store, module).await {
                     Ok(instance) => {
                         let start = instance
                             .get_typed_func::<(), ()>(&mut store, "_start")
@@ -421,7 +436,9 @@ impl Runtime {
                     }
                     Err(e) if went_over.load(Ordering::Relaxed) => Err(e),
                     Err(e) => return Err(RuntimeError::Instantiate(format!("{e:#}"))),
-                }
+                };
+                self.end_of_run(store);
+                outcome
             }
             Plugin::Component(component) => {
                 let mut store = Store::new(
@@ -437,7 +454,7 @@ impl Runtime {
                 store.limiter(|host| &mut host.memory);
                 set_epoch_behaviour(&mut store, yields);
                 let pre = self.command_pre(component)?;
-                match pre.instantiate_async(&mut store).await {
+                let outcome = match pre.instantiate_async(&mut store).await {
                     Ok(command) => command
                         .wasi_cli_run()
                         .call_run(&mut store)
@@ -445,7 +462,9 @@ impl Runtime {
                         .map(|result| if result.is_ok() { 0 } else { 1 }),
                     Err(e) if went_over.load(Ordering::Relaxed) => Err(e),
                     Err(e) => return Err(RuntimeError::Instantiate(format!("{e:#}"))),
-                }
+                };
+                self.end_of_run(store);
+                outcome
             }
         };
         let over_memory = went_over.load(Ordering::Relaxed);
@@ -468,6 +487,14 @@ impl Runtime {
                 },
             },
         })
+    }
+
+    /// Frees a finished run's store, unless the process is about to exit
+    /// ([`Runtime::exit_after_run`]).
+    fn end_of_run<T>(&self, store: Store<T>) {
+        if self.exit_after_run {
+            std::mem::forget(store);
+        }
     }
 
     /// Checks that every import is provided and the entry point exists, so a
