@@ -21,7 +21,7 @@ use crate::cli::{
     RmArgs, RunArgs,
 };
 use crate::output::{download_bar, human_size, print_table, short_digest, spinner};
-use crate::settings::{path_hint, store_root};
+use crate::settings::{RunEnv, path_hint, store_root};
 use crate::{consent, launch, trust};
 
 pub(crate) mod index;
@@ -85,10 +85,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Grant(args) => grant(args).map(|()| ExitCode::SUCCESS),
         Command::Revoke(args) => revoke(args).map(|()| ExitCode::SUCCESS),
         Command::Version => {
-            let runtime = Runtime::new()?;
+            let [plain, with_timeouts] = Runtime::current_compatibility_hashes()?;
             println!("krew-wasm {}", env!("CARGO_PKG_VERSION"));
             println!("wasmtime {}", krew_wasm_runtime::WASMTIME_VERSION);
-            println!("engine {}", runtime.compatibility_hash());
+            println!("engine {plain} (runs with a timeout: {with_timeouts})");
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions(args) => {
@@ -324,6 +324,8 @@ pub(crate) async fn install_plugin(
     // thread so that Ctrl-C still ends the command meanwhile.
     let compiling = spinner(&format!("precompiling {name}"));
     let (wasm, compiled) = tokio::task::spawn_blocking(move || {
+        // For the engine of runs without a timeout; a run with one compiles
+        // for its own engine the first time (see krew_wasm_runtime).
         let compiled = Runtime::new().and_then(|runtime| {
             let precompiled = runtime.precompile(&wasm)?;
             Ok((runtime.compatibility_hash(), precompiled))
@@ -357,6 +359,7 @@ pub(crate) async fn install_plugin(
         previous: None,
     };
     let executable = std::env::current_exe().context("finding the krew-wasm executable")?;
+    let current_engines = Runtime::current_compatibility_hashes()?;
     let lock = lock_store(store).await?;
     let outcome = store.install(
         &lock,
@@ -366,6 +369,7 @@ pub(crate) async fn install_plugin(
             wasm: &wasm,
             staged,
             artifact: Some((&engine, precompiled.bytes)),
+            current_engines: &current_engines,
             executable: &executable,
             force,
         },
@@ -774,7 +778,8 @@ fn info(args: InfoArgs) -> Result<()> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new()?.exit_after_run();
+    let run_env = RunEnv::from_env()?;
+    let runtime = Runtime::for_timeout(args.timeout.or(run_env.timeout))?.exit_after_run();
     let path = Path::new(&args.target);
     let looks_like_file =
         path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');
@@ -839,7 +844,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         max_memory: args.max_memory,
         timeout: args.timeout,
     };
-    let code = launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv, grants);
+    let code = launch::run_to_exit_code(&runtime, &store, &plugin, &name, argv, grants, &run_env);
     launch::leave_to_exit(runtime, plugin);
     code
 }

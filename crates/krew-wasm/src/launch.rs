@@ -72,24 +72,33 @@ pub fn wrapper_main(
         };
         let receipt = read_receipt()?;
         crate::trust::check_installed(&receipt)?;
-        let runtime = Runtime::new()?.exit_after_run();
-        let plugin = match load_installed(&runtime, &store, &receipt) {
-            Ok(plugin) => plugin,
+        let run_env = RunEnv::from_env()?;
+        let runtime = Runtime::for_timeout(run_env.timeout)?.exit_after_run();
+        let (plugin, receipt) = match load_installed(&runtime, &store, &receipt) {
+            Ok(plugin) => (plugin, receipt),
             // A `pull --force` may have replaced the plugin since the receipt
             // was read: read it once more before giving up.
             Err(first) => match read_receipt() {
                 Ok(current) if current.digest != receipt.digest => {
                     crate::trust::check_installed(&current)?;
-                    load_installed(&runtime, &store, &current)?
+                    (load_installed(&runtime, &store, &current)?, current)
                 }
                 _ => return Err(first),
             },
         };
         let grants = RunGrants {
-            granted: receipt.granted.clone(),
+            granted: receipt.granted,
             ..RunGrants::default()
         };
-        let code = run_to_exit_code(&runtime, &store, &plugin, name.as_str(), argv, grants);
+        let code = run_to_exit_code(
+            &runtime,
+            &store,
+            &plugin,
+            name.as_str(),
+            argv,
+            grants,
+            &run_env,
+        );
         leave_to_exit(runtime, plugin);
         code
     })();
@@ -178,7 +187,9 @@ const VIEW_DIR_IN_GUEST: &str = "/krew-wasm";
 
 /// Runs `plugin` with `argv`, the allow-listed environment, API access to
 /// the cluster its kubectl flags select, and what `grants` gives (less what
-/// the environment takes away); turns its end into this process's exit code.
+/// `run_env` takes away); turns its end into this process's exit code.
+/// `runtime` must be the one [`Runtime::for_timeout`] gives for the run's
+/// timeout.
 pub fn run_to_exit_code(
     runtime: &Runtime,
     store: &Store,
@@ -186,8 +197,8 @@ pub fn run_to_exit_code(
     name: &str,
     argv: Vec<String>,
     grants: RunGrants,
+    run_env: &RunEnv,
 ) -> Result<ExitCode> {
-    let run_env = RunEnv::from_env()?;
     let granted = grants.granted.narrowed(&run_env.deny);
     let memory = grants
         .max_memory

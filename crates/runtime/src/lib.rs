@@ -34,7 +34,12 @@
 //! by epoch interruption: while a timeout is set, a ticker thread advances the
 //! engine's epoch every [`EPOCH_TICK`] and the guest yields to the executor at
 //! each tick, so the timeout fires whether the guest computes or waits on
-//! I/O.
+//! I/O. Epoch checks are compiled into the code, at every loop head and
+//! function entry, and cost a plugin that does real work about a fifth of its
+//! instructions; so there are two engine configurations: [`Runtime::new`]
+//! without them, for runs without a timeout (the common case), and
+//! [`Runtime::with_timeouts`] with them. Each has its own
+//! [`Runtime::compatibility_hash`], hence its own precompiled artifacts.
 //!
 //! Two kinds of plugins run: WASI 0.2 command components (`wasi:cli/run`)
 //! and WASI preview-1 modules (`_start`). This crate knows nothing of
@@ -256,24 +261,57 @@ type SentResponse = (
 /// The engine and everything derived from its configuration.
 pub struct Runtime {
     engine: Engine,
+    /// Whether compiled code checks the epoch, so a run can have a timeout.
+    interruptible: bool,
     /// See [`Runtime::exit_after_run`].
     exit_after_run: bool,
 }
 
 impl Runtime {
-    /// Creates the engine. Every krew-wasm process uses this one configuration,
-    /// so artifacts precompiled at install time load at run time.
+    /// The engine for runs without a timeout: what `pull` precompiles for,
+    /// and what starts an installed plugin unless a timeout is asked for.
+    /// [`Runtime::run`] refuses a timeout on it.
     pub fn new() -> Result<Self, RuntimeError> {
+        Self::configured(false)
+    }
+
+    /// The engine for runs with a timeout: compiled code checks the epoch at
+    /// loop heads and function entries, so a guest that never returns can be
+    /// stopped. Its artifacts are not [`Runtime::new`]'s.
+    pub fn with_timeouts() -> Result<Self, RuntimeError> {
+        Self::configured(true)
+    }
+
+    /// The engine a run with or without a timeout needs.
+    pub fn for_timeout(timeout: Option<Duration>) -> Result<Self, RuntimeError> {
+        Self::configured(timeout.is_some())
+    }
+
+    fn configured(interruptible: bool) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        // Compiled code checks the epoch at loop heads and function entries,
-        // so a run with a timeout can stop a guest that never returns.
-        config.epoch_interruption(true);
+        config.epoch_interruption(interruptible);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         Ok(Self {
             engine,
+            interruptible,
             exit_after_run: false,
         })
+    }
+
+    /// The [`Runtime::compatibility_hash`] of both configurations: the
+    /// precompiled caches that are current; any other was made by another
+    /// wasmtime or configuration.
+    pub fn current_compatibility_hashes() -> Result<[String; 2], RuntimeError> {
+        Ok([
+            Self::new()?.compatibility_hash(),
+            Self::with_timeouts()?.compatibility_hash(),
+        ])
+    }
+
+    /// Whether runs on this engine may have a timeout.
+    pub fn supports_timeouts(&self) -> bool {
+        self.interruptible
     }
 
     /// For a process that exits as soon as its one run ends: the run's store
@@ -374,6 +412,13 @@ impl Runtime {
         let Some(timeout) = limits.timeout else {
             return self.run_unbounded(plugin, invocation).await;
         };
+        if !self.interruptible {
+            return Err(RuntimeError::Engine(
+                "a run with a timeout needs the engine of Runtime::with_timeouts: \
+                 this one's code cannot be interrupted"
+                    .into(),
+            ));
+        }
         let _ticker = EpochTicker::start(&self.engine);
         match tokio::time::timeout(timeout, self.run_unbounded(plugin, invocation)).await {
             Ok(exit) => exit,
@@ -425,7 +470,9 @@ impl Runtime {
                     },
                 );
                 store.limiter(|host| &mut host.memory);
-                set_epoch_behaviour(&mut store, yields);
+                if self.interruptible {
+                    set_epoch_behaviour(&mut store, yields);
+                }
                 let linker = self.module_linker()?;
                 let outcome = match linker.instantiate_async(&mut store, module).await {
                     Ok(instance) => {
@@ -452,7 +499,9 @@ impl Runtime {
                     },
                 );
                 store.limiter(|host| &mut host.memory);
-                set_epoch_behaviour(&mut store, yields);
+                if self.interruptible {
+                    set_epoch_behaviour(&mut store, yields);
+                }
                 let pre = self.command_pre(component)?;
                 let outcome = match pre.instantiate_async(&mut store).await {
                     Ok(command) => command
@@ -697,6 +746,83 @@ mod tests {
         );
         assert!(WasmKind::detect(b"\x7fELF\x02\x01\x01\0").is_err());
         assert!(WasmKind::detect(b"\0as").is_err());
+    }
+
+    /// `(module (func (export "_start") <body>))` with an empty type.
+    fn command_module(body: &[u8]) -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type: () -> ()
+        wasm.extend([0x03, 0x02, 0x01, 0x00]); // one function of that type
+        wasm.extend([0x07, 0x0a, 0x01, 0x06]); // export "_start", func 0
+        wasm.extend(b"_start");
+        wasm.extend([0x00, 0x00]);
+        let len = u8::try_from(body.len()).unwrap();
+        wasm.extend([0x0a, len + 3, 0x01, len + 1, 0x00]); // code: no locals
+        wasm.extend(body);
+        wasm
+    }
+
+    /// `loop br 0 end end`: never returns.
+    const SPIN: &[u8] = &[0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b];
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    fn with_timeout(timeout: Duration) -> Invocation {
+        Invocation {
+            limits: Limits {
+                timeout: Some(timeout),
+                ..Limits::default()
+            },
+            ..Invocation::new(vec!["spin".into()])
+        }
+    }
+
+    #[test]
+    fn the_engine_with_timeouts_stops_a_guest_that_never_returns() {
+        let runtime = Runtime::with_timeouts().unwrap();
+        let plugin = runtime.compile(&command_module(SPIN)).unwrap();
+        let timeout = Duration::from_millis(50);
+        let exit = block_on(runtime.run(&plugin, with_timeout(timeout))).unwrap();
+        assert_eq!(exit, Exit::TimedOut { after: timeout });
+    }
+
+    #[test]
+    fn the_engine_without_timeouts_refuses_a_timeout_and_runs_without_one() {
+        let runtime = Runtime::new().unwrap();
+        let spin = runtime.compile(&command_module(SPIN)).unwrap();
+        let err = block_on(runtime.run(&spin, with_timeout(Duration::from_millis(50))))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("with_timeouts"), "{err}");
+        let returns = runtime.compile(&command_module(&[0x0b])).unwrap();
+        let exit = block_on(runtime.run(&returns, Invocation::new(vec!["ok".into()]))).unwrap();
+        assert_eq!(exit, Exit::Code(0));
+    }
+
+    #[test]
+    fn each_engine_has_its_own_artifacts() {
+        let plain = Runtime::new().unwrap();
+        let timed = Runtime::with_timeouts().unwrap();
+        assert!(!plain.supports_timeouts() && timed.supports_timeouts());
+        assert_ne!(plain.compatibility_hash(), timed.compatibility_hash());
+        assert_eq!(
+            Runtime::current_compatibility_hashes().unwrap(),
+            [plain.compatibility_hash(), timed.compatibility_hash()]
+        );
+        // An artifact is refused by the other engine, so a cache keyed by
+        // the hash can never hand one engine the other's code.
+        let artifact = plain.precompile(&command_module(&[0x0b])).unwrap();
+        assert!(
+            timed
+                .load_precompiled_bytes(artifact.kind, &artifact.bytes)
+                .is_err()
+        );
     }
 
     #[test]

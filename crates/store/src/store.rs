@@ -91,6 +91,10 @@ pub struct Install<'a> {
     pub staged: Option<NamedTempFile>,
     /// Precompiled artifact: engine compatibility hash and bytes.
     pub artifact: Option<(&'a str, Vec<u8>)>,
+    /// The compatibility hashes of the engine configurations in use: the
+    /// cache directories of any other (another wasmtime, another
+    /// configuration) are collected. Empty: no cache directory is.
+    pub current_engines: &'a [String],
     /// The krew-wasm executable the `kubectl-<name>` link points to.
     pub executable: &'a Path,
     /// Replace an installed plugin of the same name.
@@ -408,10 +412,6 @@ impl Store {
         if !intact {
             self.put_blob(&install.receipt.digest, install.wasm, install.staged)?;
         }
-        let engine = install
-            .artifact
-            .as_ref()
-            .map(|(engine, _)| engine.to_string());
         if let Some((engine, bytes)) = install.artifact {
             self.write_artifact(engine, &install.receipt.digest, &bytes)?;
         }
@@ -427,7 +427,7 @@ impl Store {
         receipt.previous = kept;
         self.write_receipt(&receipt)?;
         // Committed: from here on, trouble is a warning, not a failure.
-        self.collect_garbage(engine.as_deref(), install.executable);
+        self.collect_garbage(install.current_engines, install.executable);
         Ok(match previous {
             Some(_) if same && damaged => Installed::Repaired,
             Some(_) if same => Installed::Reinstalled,
@@ -465,14 +465,14 @@ impl Store {
                 from: previous.source,
             });
         }
-        let engine = artifact.as_ref().map(|(engine, _)| engine.to_string());
         if let Some((engine, bytes)) = artifact {
             self.write_artifact(engine, &previous.digest, &bytes)?;
         }
         self.write_link(name, executable)?;
         let receipt = Receipt::at_version(name.as_str(), previous, installed_at, None);
         self.write_receipt(&receipt)?;
-        self.collect_garbage(engine.as_deref(), executable);
+        // Other engines' caches are left to the next install.
+        self.collect_garbage(&[], executable);
         Ok(receipt)
     }
 
@@ -581,7 +581,7 @@ impl Store {
         if let Ok(plugin) = PluginName::new(name) {
             remove_if_present(&self.link_path(&plugin))?;
         }
-        self.collect_garbage(None, executable);
+        self.collect_garbage(&[], executable);
         Ok(receipt)
     }
 
@@ -599,12 +599,12 @@ impl Store {
     }
 
     /// Removes what no receipt refers to: blobs, precompiled artifacts (and
-    /// whole cache directories of other engines when `current_engine` is
-    /// known), orphan `kubectl-*` links to `executable`, and temporary files
-    /// of commands killed more than an hour ago. Runs under the lock after
-    /// every change; failures are logged as warnings, since the change itself
-    /// is already committed.
-    fn collect_garbage(&self, current_engine: Option<&str>, executable: &Path) {
+    /// whole cache directories of engines not in `current_engines`, unless
+    /// it is empty), orphan `kubectl-*` links to `executable`, and temporary
+    /// files of commands killed more than an hour ago. Runs under the lock
+    /// after every change; failures are logged as warnings, since the change
+    /// itself is already committed.
+    fn collect_garbage(&self, current_engines: &[String], executable: &Path) {
         let mut digests = BTreeSet::new();
         let mut executables = BTreeSet::new();
         let mut all_readable = true;
@@ -645,8 +645,10 @@ impl Store {
                 .into_iter()
                 .filter(|p| p.is_dir())
             {
-                let other_engine =
-                    current_engine.is_some_and(|current| !engine_dir.ends_with(current));
+                let other_engine = !current_engines.is_empty()
+                    && !current_engines
+                        .iter()
+                        .any(|current| engine_dir.ends_with(current));
                 if other_engine {
                     if let Err(e) = fs::remove_dir_all(&engine_dir) {
                         log::warn!("removing {}: {e}", engine_dir.display());
@@ -925,6 +927,7 @@ mod tests {
                 wasm,
                 staged,
                 artifact: Some(("engine1", b"compiled".to_vec())),
+                current_engines: &["engine1".to_string(), "engine1-timeouts".to_string()],
                 executable: &exe,
                 force,
             },
@@ -1266,7 +1269,16 @@ mod tests {
         )
         .unwrap();
         fs::create_dir_all(store.root().join("cache/old-engine")).unwrap();
+        // The artifact a run with a timeout compiled, for the other current
+        // engine: kept, as the one of a plugin no receipt names is not.
+        let timed = store.artifact_path("engine1-timeouts", &sha256_digest(WASM_A));
+        let timed_orphan = store.artifact_path("engine1-timeouts", &sha256_digest(WASM_B));
+        fs::create_dir_all(timed.parent().unwrap()).unwrap();
+        fs::write(&timed, b"compiled").unwrap();
+        fs::write(&timed_orphan, b"compiled").unwrap();
         install(&store, "other", WASM_A, false, false).unwrap();
+        assert!(timed.is_file(), "removed a current engine's artifact");
+        assert!(!timed_orphan.exists());
         assert!(!orphan_blob.exists());
         assert!(fs::symlink_metadata(store.bin_dir().join("kubectl-orphan")).is_err());
         assert!(

@@ -227,6 +227,62 @@ fn broken_entries_are_marked_and_explained() {
     assert_eq!(sandbox.list_json()[0]["status"], "ok");
 }
 
+/// A run with a timeout uses the engine with epoch checks compiled in: its
+/// first run compiles the plugin for it into a second cache directory, which
+/// the next pull (which collects other engines' caches) keeps.
+#[test]
+fn a_run_with_a_timeout_has_its_own_artifact_and_pull_keeps_it() {
+    let registry = Registry::start();
+    let (hello, digest) = push_fixture(&registry, "hello", "plugins/hello:v1");
+    let (exit_code, _) = push_fixture(&registry, "exit-code", "plugins/exit-code:v1");
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["pull", &hello]);
+    let version = sandbox.ok(&["version"]);
+    let engines: Vec<String> = version
+        .lines()
+        .find_map(|line| line.strip_prefix("engine "))
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_hexdigit())
+                .filter(|word| word.len() == 16)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(engines.len(), 2, "two engine hashes in {version}");
+    let artifact = |engine: &str| {
+        sandbox
+            .root()
+            .join("cache")
+            .join(engine)
+            .join(format!("{}.cwasm", &digest[7..]))
+    };
+    assert!(
+        artifact(&engines[0]).is_file(),
+        "pull compiles for runs without a timeout"
+    );
+    assert!(!artifact(&engines[1]).exists(), "and only for those");
+
+    let output = sandbox
+        .command(sandbox.bin().join("kubectl-hello"))
+        .arg("x")
+        .env("KREW_WASM_TIMEOUT", "30s")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), hello_output(&["x"]), "{}", stderr(&output));
+    assert!(
+        artifact(&engines[1]).is_file(),
+        "the timed run cached its artifact"
+    );
+
+    std::fs::create_dir_all(sandbox.root().join("cache/0123456789abcdef")).unwrap();
+    sandbox.ok(&["pull", &exit_code]);
+    assert!(artifact(&engines[0]).is_file() && artifact(&engines[1]).is_file());
+    assert!(
+        !sandbox.root().join("cache/0123456789abcdef").exists(),
+        "another engine's cache is collected"
+    );
+}
+
 #[test]
 fn missing_or_stale_precompiled_artifacts_are_rebuilt() {
     let registry = Registry::start();
