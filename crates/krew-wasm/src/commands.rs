@@ -117,8 +117,14 @@ fn block_on_interruptible<T>(future: impl Future<Output = Result<T>>) -> Result<
         .context("starting the async runtime")?;
     let result = tokio.block_on(async {
         tokio::select! {
-            result = future => result,
+            // Ctrl-C's listener first: it is installed on its first poll, and
+            // until then SIGINT kills the process outright, which the command
+            // may already have given cause to clean up after (a password
+            // prompt with the terminal's echo off). Unbiased, select! polled
+            // the command first half of the time.
+            biased;
             _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+            result = future => result,
         }
     });
     // Do not wait for a blocking task (a compile, a lock wait) that Ctrl-C
