@@ -73,6 +73,20 @@ impl Sandbox {
         )
     }
 
+    /// `command_line` run by `sh` on a real terminal (a pty made by
+    /// script(1)): the child's stdin is what is typed on it, its stdout is
+    /// everything the terminal shows, echo included.
+    pub fn spawn_on_a_terminal(&self, command_line: &str) -> std::process::Child {
+        self.command(test_support::require_tool("script"))
+            .env("SHELL", "/bin/sh")
+            .args(["-qec", command_line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running script(1)")
+    }
+
     /// Any command, with the sandbox's environment.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new(program);

@@ -9,11 +9,11 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use test_support::{Artifact, Registry, fixtures, require_tool, with_custom_section};
+use test_support::{Artifact, Registry, fixtures, with_custom_section};
 
 use crate::{Sandbox, krew_wasm_exe, push_fixture, stderr, stdout};
 
@@ -283,19 +283,9 @@ fn an_upgrade_that_asks_for_more_asks_again() {
 #[test]
 fn consent_is_asked_on_a_terminal() {
     let world = World::new();
-    let script = require_tool("script");
     let pull = |answer: &str| {
         let command_line = format!("{} pull {}", krew_wasm_exe().display(), world.reference);
-        let mut child = world
-            .sandbox
-            .command(&script)
-            .env("SHELL", "/bin/sh")
-            .args(["-qec", &command_line, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running script(1)");
+        let mut child = world.sandbox.spawn_on_a_terminal(&command_line);
         child
             .stdin
             .take()

@@ -9,7 +9,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -463,15 +463,7 @@ fn sign_on_a_terminal(
         krew_wasm_exe().display(),
         path(key)
     );
-    let mut child = sandbox
-        .command(test_support::require_tool("script"))
-        .env("SHELL", "/bin/sh")
-        .args(["-qec", &command_line, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running script(1)");
+    let mut child = sandbox.spawn_on_a_terminal(&command_line);
     let mut terminal = child.stdout.take().expect("script's stdout");
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
