@@ -470,9 +470,7 @@ impl Runtime {
                     },
                 );
                 store.limiter(|host| &mut host.memory);
-                if self.interruptible {
-                    set_epoch_behaviour(&mut store, yields);
-                }
+                self.set_epoch_behaviour(&mut store, yields);
                 let linker = self.module_linker()?;
                 let outcome = match linker.instantiate_async(&mut store, module).await {
                     Ok(instance) => {
@@ -499,9 +497,7 @@ impl Runtime {
                     },
                 );
                 store.limiter(|host| &mut host.memory);
-                if self.interruptible {
-                    set_epoch_behaviour(&mut store, yields);
-                }
+                self.set_epoch_behaviour(&mut store, yields);
                 let pre = self.command_pre(component)?;
                 let outcome = match pre.instantiate_async(&mut store).await {
                     Ok(command) => command
@@ -536,6 +532,23 @@ impl Runtime {
                 },
             },
         })
+    }
+
+    /// On the engine with epochs: without a timeout the epoch never
+    /// advances, a deadline that is never reached; with one, the guest yields
+    /// to the executor at every tick, which is what lets
+    /// `tokio::time::timeout` stop a guest that never waits. The engine
+    /// without epochs has no deadline to set.
+    fn set_epoch_behaviour<T>(&self, store: &mut Store<T>, yields: bool) {
+        if !self.interruptible {
+            return;
+        }
+        if yields {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_async_yield_and_update(1);
+        } else {
+            store.set_epoch_deadline(u64::MAX / 2);
+        }
     }
 
     /// Frees a finished run's store, unless the process is about to exit
@@ -590,18 +603,6 @@ impl Runtime {
                 "{e:#}: the component does not export `wasi:cli/run`; build it as a command (a `fn main`)"
             ))
         })
-    }
-}
-
-/// Without a timeout the epoch never advances: a deadline that is never
-/// reached. With one, the guest yields to the executor at every tick, which
-/// is what lets `tokio::time::timeout` stop a guest that never waits.
-fn set_epoch_behaviour<T>(store: &mut Store<T>, yields: bool) {
-    if yields {
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-    } else {
-        store.set_epoch_deadline(u64::MAX / 2);
     }
 }
 
