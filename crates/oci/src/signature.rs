@@ -41,6 +41,7 @@ use crate::manifest::{OCI_IMAGE_MANIFEST, is_sha256_digest};
 use crate::push::PushError;
 use crate::reference::PluginReference;
 
+mod crypto;
 mod encrypted_key;
 mod policy;
 mod referrers;

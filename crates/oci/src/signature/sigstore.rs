@@ -39,6 +39,7 @@ const EMPTY_ROOT: &str =
 /// Parses and checks a trusted root (every key and certificate in it must
 /// be usable).
 pub(crate) fn parse_trusted_root(json: &str, what: &str) -> Result<SigstoreRoot, SignatureError> {
+    super::crypto::install();
     let bad = |reason: String| SignatureError::BadTrustedRoot {
         what: what.to_string(),
         reason,
@@ -65,6 +66,7 @@ pub(crate) fn parse_trusted_root(json: &str, what: &str) -> Result<SigstoreRoot,
 }
 
 fn verifier(root: Option<&TrustedRoot>) -> Result<Verifier, String> {
+    super::crypto::install();
     let result = match root {
         Some(root) => Verifier::new(&root.root),
         None => SigstoreRoot::from_json(EMPTY_ROOT)
@@ -266,6 +268,7 @@ fn verify_statement(
     signers: &TrustedSigners,
     predicate_type: &str,
 ) -> Result<Signer, Vec<String>> {
+    super::crypto::install();
     let one = |reason: String| vec![reason];
     let text = std::str::from_utf8(json).map_err(|_| one("the bundle is not UTF-8".into()))?;
     let bundle =
@@ -308,6 +311,7 @@ struct RekorPayload {
 /// certificate, its Rekor entry with the SET as inclusion promise, and the
 /// message signature over the payload.
 pub(crate) fn legacy_layer_bundle(layer: &SignatureLayer) -> Result<Bundle, String> {
+    super::crypto::install();
     let signature = layer
         .signature
         .as_deref()
