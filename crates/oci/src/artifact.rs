@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::digest::sha256_digest;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::client::{OciError, RegistryClient};
 use crate::manifest::{
@@ -100,10 +100,6 @@ struct DescriptorDocument {
     media_type: String,
     digest: String,
     size: u64,
-}
-
-fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 impl ArtifactUpload {

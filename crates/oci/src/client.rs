@@ -11,9 +11,9 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use sha2::{Digest as _, Sha256};
 
 use crate::credentials::{CredentialSource, credentials_for};
+use crate::digest::{Sha256, sha256_digest};
 use crate::manifest::{
     ACCEPTED_MANIFEST_TYPES, Descriptor, Manifest, ManifestError, select_wasm_layer,
     select_wasm_platform,
@@ -249,7 +249,7 @@ impl RegistryClient {
                 break;
             }
         }
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let actual = sha256_digest(&bytes);
         if bytes.len() as u64 != size || actual != digest {
             return Err(OciError::DigestMismatch {
                 reference: shown.to_string(),
@@ -298,7 +298,7 @@ impl RegistryClient {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(err) => {
-                    let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+                    let actual = hasher.finish();
                     return Err(stream_failure(
                         &self.registry,
                         &reference,
@@ -328,7 +328,7 @@ impl RegistryClient {
             out.write_all(&chunk).map_err(OciError::Write)?;
             progress(received);
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let actual = hasher.finish();
         if received < expected {
             return Err(OciError::Truncated {
                 reference,
@@ -372,7 +372,7 @@ impl RegistryClient {
         };
         let (body, _) = result.map_err(|e| self.translate(e, &reference.to_string()))?;
         // Compute the digest ourselves rather than trusting a header.
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+        let digest = sha256_digest(&body);
         if let Some(pinned) = reference.digest()
             && pinned != digest
         {

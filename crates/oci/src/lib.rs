@@ -35,6 +35,7 @@
 pub mod artifact;
 pub mod client;
 pub mod credentials;
+pub mod digest;
 pub mod manifest;
 pub mod push;
 pub mod reference;

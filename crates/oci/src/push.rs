@@ -18,13 +18,13 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use crate::digest::sha256_digest;
 use bytes::Bytes;
 use krew_wasm_permissions::{Permissions, PermissionsError};
 use oci_client::RegistryOperation;
 use oci_client::errors::{OciDistributionError, OciEnvelope};
 use reqwest::header::HeaderValue;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use crate::client::{OciError, RegistryClient, WASM_MAGIC};
 use crate::manifest::{MAX_PLUGIN_SIZE, OCI_IMAGE_MANIFEST, WASM_LAYER_CNCF, is_sha256_digest};
@@ -419,10 +419,6 @@ impl PushArtifact {
 fn to_json(value: &impl Serialize) -> Vec<u8> {
     // Strings, numbers and maps of strings always serialize.
     serde_json::to_vec(value).unwrap_or_default()
-}
-
-fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 impl RegistryClient {

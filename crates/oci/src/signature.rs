@@ -24,6 +24,7 @@
 //! [`RegistryClient::fetch_signatures`] and [`RegistryClient::push_signature`]
 //! talk to the registry. An artifact with no signature never verifies.
 
+use crate::digest::{sha256, sha256_digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
@@ -33,7 +34,6 @@ use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey a
 use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use crate::client::{OciError, RegistryClient};
@@ -397,7 +397,7 @@ impl PublicKey {
             .to_public_key_der()
             .map(|d| d.as_bytes().to_vec())
             .unwrap_or_default();
-        format!("SHA256:{}", hex::encode(Sha256::digest(der)))
+        format!("SHA256:{}", hex::encode(sha256(&der)))
     }
 
     /// The key as SubjectPublicKeyInfo PEM.
@@ -645,10 +645,6 @@ pub struct PushedSignature {
     pub signatures: usize,
     /// True when the same signature was there already (nothing pushed).
     pub already_present: bool,
-}
-
-fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 impl RegistryClient {

@@ -796,10 +796,11 @@ pub fn is_sha256_digest(digest: &str) -> bool {
     })
 }
 
-/// `sha256:<hex>` of `bytes`.
+/// `sha256:<hex>` of `bytes` (ring: nearly twice sha2's speed on CPUs
+/// without SHA extensions; `run FILE` hashes the whole plugin every time).
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    format!("sha256:{}", hex::encode(digest))
 }
 
 fn file_name_in(path: &Path, set: &BTreeSet<String>, suffix: &str) -> bool {

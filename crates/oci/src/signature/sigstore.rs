@@ -17,7 +17,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use sigstore_verify::trust_root::TrustedRoot as SigstoreRoot;
 use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, Sha256Hash, SignatureContent};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
@@ -361,7 +360,7 @@ pub(crate) fn legacy_layer_bundle(layer: &SignatureLayer) -> Result<Bundle, Stri
         "messageSignature": {
             "messageDigest": {
                 "algorithm": "SHA2_256",
-                "digest": BASE64.encode(Sha256::digest(&layer.payload)),
+                "digest": BASE64.encode(crate::digest::sha256(&layer.payload)),
             },
             "signature": signature,
         },
