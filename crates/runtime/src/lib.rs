@@ -27,6 +27,9 @@
 //! and what the user granted), and TCP, UDP and name lookups are switched
 //! off. Components get `wasi:http`, but every request goes through the
 //! [`HttpPolicy`] the caller gives: without one, every request is refused.
+//! [`Plugin::reach`] tells from a plugin's imports whether it can open files
+//! or reach the network at all, so the caller can skip set-up it could never
+//! use.
 //!
 //! Every run is bounded by its [`Limits`]: a memory cap enforced on every
 //! `memory.grow` (a plugin over it ends as [`Exit::OverMemoryLimit`]), and an
@@ -46,6 +49,8 @@
 //! registries or of the store's layout.
 
 mod linking;
+
+pub use linking::Reach;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -201,6 +206,14 @@ impl Plugin {
         match self {
             Plugin::Module(_) => WasmKind::Module,
             Plugin::Component(_) => WasmKind::Component,
+        }
+    }
+
+    /// What the plugin can reach beyond stdio, from its imports.
+    pub fn reach(&self) -> Reach {
+        match self {
+            Plugin::Module(module) => linking::module_reach(module),
+            Plugin::Component(component) => linking::component_reach(component.engine(), component),
         }
     }
 }
@@ -824,6 +837,58 @@ mod tests {
                 .load_precompiled_bytes(artifact.kind, &artifact.bytes)
                 .is_err()
         );
+    }
+
+    /// A command module that imports `wasi_snapshot_preview1.<name>`, a
+    /// function of `params` to one i32 (value types as bytes: i32 0x7f,
+    /// i64 0x7e).
+    fn module_importing(name: &str, params: &[u8]) -> Vec<u8> {
+        const WASI: &[u8] = b"wasi_snapshot_preview1";
+        let byte = |n: usize| u8::try_from(n).unwrap();
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        // types: 0 is () -> (), 1 is the import's
+        wasm.extend([0x01, byte(8 + params.len()), 0x02, 0x60, 0x00, 0x00]);
+        wasm.extend([0x60, byte(params.len())]);
+        wasm.extend(params);
+        wasm.extend([0x01, 0x7f]);
+        let size = 1 + 1 + WASI.len() + 1 + name.len() + 2;
+        wasm.extend([0x02, byte(size), 0x01, byte(WASI.len())]); // one import
+        wasm.extend(WASI);
+        wasm.push(byte(name.len()));
+        wasm.extend(name.as_bytes());
+        wasm.extend([0x00, 0x01]); // a function of type 1
+        wasm.extend([0x03, 0x02, 0x01, 0x00]); // one function of type 0
+        wasm.extend([0x07, 0x0a, 0x01, 0x06]); // export "_start", func 1
+        wasm.extend(b"_start");
+        wasm.extend([0x00, 0x01]);
+        wasm.extend([0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b]); // code: empty body
+        wasm
+    }
+
+    #[test]
+    fn a_module_reaches_files_only_through_path_open_and_never_the_network() {
+        let runtime = Runtime::new().unwrap();
+        let reach = |wasm: &[u8]| runtime.compile(wasm).unwrap().reach();
+        assert_eq!(
+            reach(&module_importing(
+                "path_open",
+                &[0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7e, 0x7e, 0x7f, 0x7f]
+            )),
+            Reach {
+                files: true,
+                network: false
+            }
+        );
+        let fd_write = module_importing("fd_write", &[0x7f; 4]);
+        for wasm in [fd_write, command_module(&[0x0b])] {
+            assert_eq!(
+                reach(&wasm),
+                Reach {
+                    files: false,
+                    network: false
+                }
+            );
+        }
     }
 
     #[test]

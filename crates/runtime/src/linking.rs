@@ -104,6 +104,62 @@ pub(crate) fn linker_for(engine: &Engine, component: &Component) -> wasmtime::Re
     Ok(linker)
 }
 
+/// What a plugin can reach beyond its standard streams, arguments,
+/// environment, clocks and random numbers, judged from its imports: a plugin
+/// cannot call what it does not import. The caller uses it to skip set-up a
+/// plugin could never use (the kubeconfig view, the network event loop);
+/// what the plugin is *allowed* to do is decided elsewhere, as always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// It can open files under preopened directories: a component importing
+    /// `wasi:filesystem/preopens`, a module importing `path_open`.
+    pub files: bool,
+    /// It can make network requests: a component importing `wasi:http` or
+    /// `wasi:sockets` (modules have no way to).
+    pub network: bool,
+}
+
+impl Reach {
+    /// Anything krew-wasm provides (an import it does not know by name).
+    const EVERYTHING: Reach = Reach {
+        files: true,
+        network: true,
+    };
+}
+
+/// What `component` can reach, from its imports. An import outside
+/// [`INTERFACES`] and the `wasi:sockets` family counts as everything.
+pub(crate) fn component_reach(engine: &Engine, component: &Component) -> Reach {
+    let mut reach = Reach {
+        files: false,
+        network: false,
+    };
+    for (import, _) in component.component_type().imports(engine) {
+        let interface = import
+            .split_once('@')
+            .map_or(import, |(name, _version)| name);
+        if interface == "wasi:filesystem/preopens" {
+            reach.files = true;
+        } else if interface.starts_with("wasi:http/") || interface.starts_with("wasi:sockets/") {
+            reach.network = true;
+        } else if !INTERFACES.iter().any(|(name, _)| *name == interface) {
+            return Reach::EVERYTHING;
+        }
+    }
+    reach
+}
+
+/// What a preview-1 `module` can reach: files through `path_open`; preview 1
+/// has no way to open a network connection.
+pub(crate) fn module_reach(module: &wasmtime::Module) -> Reach {
+    Reach {
+        files: module.imports().any(|import| {
+            import.module() == "wasi_snapshot_preview1" && import.name() == "path_open"
+        }),
+        network: false,
+    }
+}
+
 /// Every interface krew-wasm provides: all of WASI 0.2 and `wasi:http`.
 fn linker_with_everything(engine: &Engine) -> wasmtime::Result<Linker<Host>> {
     let mut linker = Linker::new(engine);

@@ -235,3 +235,37 @@ impl Sandbox {
         stderr(&output)
     }
 }
+
+/// A plugin that imports neither the filesystem nor the network (hello)
+/// could use neither the kubeconfig view nor the API gateway, so krew-wasm
+/// does not read the kubeconfig for it and writes no view; a plugin that can
+/// open files gets the view and `KUBECONFIG` pointing into it.
+#[test]
+fn the_kubeconfig_view_is_made_only_for_plugins_that_could_read_it() {
+    const KUBECONFIG: &str = "apiVersion: v1\nkind: Config\n\
+        clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n\
+        users: [{name: u, user: {token: secret-token}}]\n\
+        contexts: [{name: ctx, context: {cluster: c, user: u}}]\n\
+        current-context: ctx\n";
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.home().join(".kube")).unwrap();
+    std::fs::write(sandbox.home().join(".kube/config"), KUBECONFIG).unwrap();
+    let views = sandbox.root().join("views");
+
+    let hello = fixtures().p2("hello");
+    let out = sandbox.ok(&["run", hello.to_str().unwrap(), "--", "a"]);
+    assert_eq!(out, hello_output(&["a"]));
+    assert!(
+        !views.exists(),
+        "hello cannot open files, yet a view was written"
+    );
+
+    let probe = fixtures().p2("sandbox-probe");
+    let out = sandbox.ok(&["run", probe.to_str().unwrap()]);
+    assert!(
+        out.contains("env KUBECONFIG=/krew-wasm/kubeconfig"),
+        "{out}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&views).unwrap().collect();
+    assert_eq!(written.len(), 1, "one view for the probe");
+}
