@@ -69,17 +69,61 @@ impl PluginReference {
                 });
             }
         }
-        let inner = oci_client::Reference::from_str(bare).map_err(|e| malformed(&e.to_string()))?;
-        // oci-client's tag pattern uses a Unicode `\w`; the OCI grammar is ASCII.
-        if let Some(tag) = inner.tag()
-            && !tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
-            return Err(malformed(
-                "a tag is ASCII letters, digits, `_`, `.` and `-`",
-            ));
+        let (name_and_tag, digest) = match bare.split_once('@') {
+            Some((name_and_tag, digest)) => (name_and_tag, Some(digest)),
+            None => (bare, None),
+        };
+        // The tag follows the last `:` after the last `/`; a `:` before that
+        // is the registry's port.
+        let path_start = name_and_tag.rfind('/').unwrap_or(0);
+        let (name, tag) = match name_and_tag[path_start..].rfind(':') {
+            Some(colon) => (
+                &name_and_tag[..path_start + colon],
+                Some(&name_and_tag[path_start + colon + 1..]),
+            ),
+            None => (name_and_tag, None),
+        };
+        let Some((registry, repository)) = name.split_once('/') else {
+            return Err(malformed("no repository after the registry host"));
+        };
+        check_registry(registry).map_err(|reason| malformed(&reason))?;
+        check_repository(repository).map_err(|reason| malformed(&reason))?;
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(|reason| malformed(&reason))?;
         }
+        // Docker Hub's names, as docker and oci-client normalise them.
+        let registry = match registry {
+            "index.docker.io" => "docker.io",
+            other => other,
+        };
+        let repository = if registry == "docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository.to_string()
+        };
+        if repository.len() > MAX_REPOSITORY_LENGTH {
+            return Err(malformed(&format!(
+                "the repository path is longer than {MAX_REPOSITORY_LENGTH} characters"
+            )));
+        }
+        let (registry, tag, digest) = (
+            registry.to_string(),
+            tag.map(str::to_string),
+            digest.map(str::to_string),
+        );
+        let inner = match (tag, digest) {
+            (Some(tag), Some(digest)) => {
+                oci_client::Reference::with_tag_and_digest(registry, repository, tag, digest)
+            }
+            (None, Some(digest)) => {
+                oci_client::Reference::with_digest(registry, repository, digest)
+            }
+            (tag, None) => oci_client::Reference::with_tag(
+                registry,
+                repository,
+                tag.unwrap_or_else(|| "latest".to_string()),
+            ),
+        };
         Ok(Self { inner })
     }
 
@@ -161,6 +205,92 @@ impl FromStr for PluginReference {
     type Err = ReferenceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
+    }
+}
+
+/// The distribution spec's limit on a repository path.
+const MAX_REPOSITORY_LENGTH: usize = 255;
+
+// The reference grammar of the distribution project (what docker, skopeo and
+// registries accept), checked by hand: oci-client's parser is one large
+// regular expression whose Unicode `\w` made compiling it cost ~50 ms of CPU
+// (a 6 MB automaton) at the start of every `pull`, before anything was sent.
+
+/// `host[:port]`: dot-separated components of ASCII letters, digits and
+/// inner `-`, and a decimal port.
+fn check_registry(registry: &str) -> Result<(), String> {
+    let (host, port) = match registry.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (registry, None),
+    };
+    let component = |c: &str| {
+        let bytes = c.as_bytes();
+        !bytes.is_empty()
+            && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !host.split('.').all(component) {
+        return Err(format!(
+            "the registry host `{host}` is not a host name: letters, digits and `-`, \
+             separated by `.`"
+        ));
+    }
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!("the registry port `{port}` is not a number"));
+    }
+    Ok(())
+}
+
+/// `/`-separated components of lowercase letters and digits, joined inside
+/// a component by `.`, `_`, `__` or any number of `-`.
+fn check_repository(repository: &str) -> Result<(), String> {
+    let alphanumeric = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let component = |c: &str| {
+        let bytes = c.as_bytes();
+        if !bytes.first().is_some_and(|&b| alphanumeric(b))
+            || !bytes.last().is_some_and(|&b| alphanumeric(b))
+        {
+            return false;
+        }
+        c.split(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            .all(|separator| {
+                matches!(separator, "" | "." | "_" | "__") || separator.bytes().all(|b| b == b'-')
+            })
+    };
+    if repository.split('/').all(component) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the repository path `{repository}` is lowercase letters and digits, in components \
+             separated by `/` and joined inside by `.`, `_`, `__` or `-`"
+        ))
+    }
+}
+
+/// Up to 128 ASCII letters, digits, `_`, `.` and `-`, not starting with `.`
+/// or `-`.
+fn check_tag(tag: &str) -> Result<(), String> {
+    let bytes = tag.as_bytes();
+    let valid = (1..=128).contains(&bytes.len())
+        && bytes
+            .first()
+            .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(
+            "a tag is 1 to 128 ASCII letters, digits, `_`, `.` and `-`, not starting with \
+             `.` or `-`"
+                .to_string(),
+        )
     }
 }
 
@@ -247,6 +377,9 @@ mod tests {
             "ghcr.io/a/b:",
             "ghcr.io/a/b:tag with space",
             "ghcr.io//b",
+            "my_registry.io/a:v1",
+            "ghcr.io:/a:v1",
+            "ghcr.io/a:.v1",
             // Found by fuzz/ (reference target): a Unicode tag was accepted.
             "ghcr.io/org/hello:v\u{3dc}",
             "ghcr.io/org/hello:caf\u{e9}",
@@ -273,6 +406,95 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    /// The same answers as oci-client's parser (the regular expression this
+    /// replaced) on edge cases and on 40,000 random strings: the same
+    /// accepted references, with the same parts. Two differences, both
+    /// refusals here: Unicode tags (random strings are ASCII) and registry
+    /// hosts with `_`.
+    #[test]
+    fn agrees_with_oci_clients_parser() {
+        let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        let mut inputs: Vec<String> = [
+            "localhost:5000/a",
+            "localhost/a:v1",
+            "a.b/c__d/e-f---g.h_i:1.0-rc_1",
+            "a.b/c___d",
+            "a.b/c._d",
+            "a.b/c..d",
+            "a.b/-c",
+            "a.b/c-",
+            "a.b/c/",
+            "a-.b/c",
+            "-a.b/c",
+            "a..b/c",
+            "a.b:/c",
+            "a.b:5x/c",
+            "a.b:5:6/c",
+            "A.B:443/c",
+            "index.docker.io/x:v1",
+            "docker.io/x",
+            "docker.io/o/x",
+            "a.b/c:_t",
+            "a.b/c:.t",
+            "a.b/c:-t",
+            "a.b/c:t:u",
+        ]
+        .map(String::from)
+        .to_vec();
+        inputs.push(format!("a.b/c:{}", "t".repeat(128)));
+        inputs.push(format!("a.b/c:{}", "t".repeat(129)));
+        inputs.push(format!("a.b/{}", "c".repeat(255)));
+        inputs.push(format!("a.b/{}", "c".repeat(256)));
+        inputs.push(format!("a.b/c@{digest}"));
+        inputs.push(format!("a.b:5000/c/d:v1@{digest}"));
+        inputs.push(format!("a.b/c:@{digest}"));
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap()
+        };
+        let alphabet = b"ab0Z._-:/";
+        for _ in 0..20_000 {
+            let len = 1 + next(14);
+            let random: String = (0..len)
+                .map(|_| char::from(alphabet[next(alphabet.len())]))
+                .collect();
+            inputs.push(format!("r.io/{random}"));
+            inputs.push(format!("r{random}"));
+        }
+        let mut accepted = 0;
+        for input in &inputs {
+            let ours = PluginReference::parse(input);
+            if matches!(
+                ours,
+                Err(ReferenceError::NoRegistry(_) | ReferenceError::BadDigest { .. })
+            ) {
+                continue; // refused before either parser runs
+            }
+            match (ours, oci_client::Reference::from_str(input)) {
+                (Ok(ours), Ok(theirs)) => {
+                    accepted += 1;
+                    assert_eq!(ours.as_oci().registry(), theirs.registry(), "{input}");
+                    assert_eq!(ours.repository(), theirs.repository(), "{input}");
+                    assert_eq!(ours.tag(), theirs.tag(), "{input}");
+                    assert_eq!(ours.digest(), theirs.digest(), "{input}");
+                }
+                (Err(_), Err(_)) => {}
+                // Its expression also reads `a_b.io/c` as a path without a
+                // host, then takes `a_b.io` for one: `_` is no host name.
+                (Err(ReferenceError::Malformed { reason, .. }), Ok(theirs))
+                    if theirs.registry().contains('_') && reason.contains("registry host") => {}
+                (ours, theirs) => panic!("`{input}`: ours {ours:?}, oci-client's {theirs:?}"),
+            }
+        }
+        assert!(
+            accepted > 1_000,
+            "only {accepted} accepted: the corpus tests little"
+        );
     }
 
     #[test]
