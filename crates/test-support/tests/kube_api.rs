@@ -659,6 +659,72 @@ fn event(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON watch event ({e}): {line}"))
 }
 
+/// The names in a raw JSON list, with its resourceVersion.
+fn listed(server: &KubeApiServer, dir: &std::path::Path, path: &str) -> (Vec<String>, String) {
+    let output = curl(server, dir, path).output().expect("running curl");
+    assert!(output.status.success(), "curl {path}: {output:?}");
+    let list: Value = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    let names = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap_or("?").to_string())
+        .collect();
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    (names, rv)
+}
+
+#[test]
+fn repeated_lists_show_every_change_in_between() {
+    // The server keeps the last list body it rendered (a benchmark lists
+    // 1,000 pods over and over): no change may be hidden by it.
+    let server = KubeApiServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pods = "/api/v1/namespaces/ns/pods";
+    server.apply(pod("ns", "a", json!({})));
+    let (names, rv) = listed(&server, dir.path(), pods);
+    assert_eq!(names, ["a"]);
+    assert_eq!(listed(&server, dir.path(), pods), (names, rv.clone()));
+
+    server.apply(pod("ns", "b", json!({"app": "web"})));
+    let (names, rv_b) = listed(&server, dir.path(), pods);
+    assert_eq!(names, ["a", "b"]);
+    assert_ne!(rv_b, rv);
+    server.apply(running(pod("ns", "b", json!({"app": "web"}))));
+    let output = curl(&server, dir.path(), pods)
+        .output()
+        .expect("running curl");
+    let list: Value = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    assert_eq!(list["items"][1]["status"]["phase"], "Running", "{list}");
+
+    // Other namespaces, all namespaces and selectors are lists of their own.
+    server.apply(pod("other", "c", json!({})));
+    assert_eq!(
+        listed(&server, dir.path(), "/api/v1/namespaces/other/pods").0,
+        ["c"]
+    );
+    assert_eq!(
+        listed(&server, dir.path(), "/api/v1/pods").0,
+        ["a", "b", "c"]
+    );
+    assert_eq!(listed(&server, dir.path(), pods).0, ["a", "b"]);
+    assert_eq!(
+        listed(
+            &server,
+            dir.path(),
+            &format!("{pods}?labelSelector=app%3Dweb")
+        )
+        .0,
+        ["b"]
+    );
+
+    server.delete("pod", "ns", "a");
+    assert_eq!(listed(&server, dir.path(), pods).0, ["b"]);
+}
+
 #[test]
 fn raw_watches_stream_expire_and_bookmark() {
     let server = KubeApiServer::start();

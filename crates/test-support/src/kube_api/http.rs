@@ -429,6 +429,13 @@ fn selectors(query: &Query) -> Result<Selectors, ApiError> {
     })
 }
 
+/// Whether a list is filtered by labels or fields.
+fn has_selectors(query: &Query) -> bool {
+    ["labelSelector", "fieldSelector"]
+        .iter()
+        .any(|name| query.get(name).is_some_and(|value| !value.is_empty()))
+}
+
 /// A POST or PUT body: JSON, or protobuf from kubectl's typed clients.
 fn parse_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     if super::protobuf::is_protobuf(content_type) {
@@ -452,6 +459,16 @@ fn wants_table(accept: &str) -> bool {
     accept.split(',').any(|media| {
         let params: Vec<&str> = media.split(';').map(str::trim).collect();
         params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io")
+    })
+}
+
+/// A `<Kind>List` of `objects` at resourceVersion `rv`.
+fn list_object(resource: &Resource, objects: Vec<Value>, rv: u64) -> Value {
+    json!({
+        "kind": format!("{}List", resource.kind),
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": objects.into_iter().map(list_item).collect::<Vec<_>>(),
     })
 }
 
@@ -516,6 +533,14 @@ fn resource_request(call: &Call<'_>, segments: &[&str]) -> Result<Response<Body>
                 None => json_response(200, &object),
             })
         }
+        "list" if table_mode.is_none() && !has_selectors(query) => {
+            let body = store.list_body(resource, target.namespace.as_deref(), |objects, rv| {
+                Bytes::from(
+                    serde_json::to_vec(&list_object(resource, objects, rv)).unwrap_or_default(),
+                )
+            });
+            Ok(response(200, "application/json", full(body)))
+        }
         "list" => {
             let selectors = selectors(query)?;
             let (objects, rv) = store.list(resource, target.namespace.as_deref());
@@ -525,15 +550,7 @@ fn resource_request(call: &Call<'_>, segments: &[&str]) -> Result<Response<Body>
                 .collect();
             Ok(match table_mode {
                 Some(include) => json_response(200, &table(resource, &objects, Some(rv), include)),
-                None => json_response(
-                    200,
-                    &json!({
-                        "kind": format!("{}List", resource.kind),
-                        "apiVersion": "v1",
-                        "metadata": {"resourceVersion": rv.to_string()},
-                        "items": objects.into_iter().map(list_item).collect::<Vec<_>>(),
-                    }),
-                ),
+                None => json_response(200, &list_object(resource, objects, rv)),
             })
         }
         "watch" => start_watch(call, &target, table_mode),
