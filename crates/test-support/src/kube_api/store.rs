@@ -387,13 +387,9 @@ impl Store {
         render: impl FnOnce(Vec<Value>, u64) -> Bytes,
     ) -> Bytes {
         let mut cached = self.list_body.lock().unwrap_or_else(|e| e.into_inner());
-        let current = (
-            resource.plural,
-            namespace.map(str::to_string),
-            self.resource_version(),
-        );
-        if let Some((key, body)) = cached.as_ref()
-            && *key == current
+        let now = self.resource_version();
+        if let Some(((plural, listed_namespace, at), body)) = cached.as_ref()
+            && (*plural, listed_namespace.as_deref(), *at) == (resource.plural, namespace, now)
         {
             return body.clone();
         }
