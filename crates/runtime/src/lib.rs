@@ -36,8 +36,12 @@
 //! optional wall-clock timeout ([`Exit::TimedOut`]). A busy guest is stopped
 //! by epoch interruption: while a timeout is set, a ticker thread advances the
 //! engine's epoch every [`EPOCH_TICK`] and the guest yields to the executor at
-//! each tick, so the timeout fires whether the guest computes or waits on
-//! I/O. Epoch checks are compiled into the code, at every loop head and
+//! each tick, so the timeout fires whether the guest computes or waits in an
+//! asynchronous host call (a sleep, a poll, stdin, an HTTP response). A host
+//! call that blocks the thread itself (a write to a stdout pipe nobody
+//! reads, a file read from a FIFO in a granted directory) holds the timer
+//! too: an embedder that must end such a run on time needs a watchdog of
+//! its own, as krew-wasm's CLI has. Epoch checks are compiled into the code, at every loop head and
 //! function entry, and cost a plugin that does real work about a fifth of its
 //! instructions; so there are two engine configurations: [`Runtime::new`]
 //! without them, for runs without a timeout (the common case), and
@@ -647,8 +651,21 @@ impl Drop for EpochTicker {
 
 /// Refuses every `memory.grow` past the cap, and remembers that it did so
 /// the end of the run can be reported as what it is.
+///
+/// The cap is over all the plugin's linear memories together: a
+/// component holds several core instances, and a module may declare many
+/// memories, so a cap per memory would be a cap times their number. Tables
+/// are bounded the same way, by elements over all tables, and the number of
+/// instances, memories and tables is bounded too.
 struct MemoryCap {
     limit: usize,
+    /// Bytes of linear memory the plugin holds, over all its memories.
+    memory_in_use: usize,
+    /// Elements over all the plugin's tables.
+    table_elements_in_use: usize,
+    /// What the last growth allowed added, taken back if it then failed.
+    last_memory_growth: usize,
+    last_table_growth: usize,
     went_over: Arc<AtomicBool>,
 }
 
@@ -656,6 +673,10 @@ impl MemoryCap {
     fn new(limit: u64) -> Self {
         Self {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            memory_in_use: 0,
+            table_elements_in_use: 0,
+            last_memory_growth: 0,
+            last_table_growth: 0,
             went_over: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -664,30 +685,74 @@ impl MemoryCap {
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        // `current` is already counted (0 for a memory being created).
+        let growth = desired.saturating_sub(current);
+        let total = self.memory_in_use.saturating_add(growth);
+        if total > self.limit {
             self.went_over.store(true, Ordering::Relaxed);
             return Ok(false);
         }
+        self.memory_in_use = total;
+        self.last_memory_growth = growth;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Past the memory's own maximum, or the system said no: the guest
+        // sees `memory.grow` fail, and nothing was added.
+        self.memory_in_use -= self.last_memory_growth.min(self.memory_in_use);
+        self.last_memory_growth = 0;
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million is far beyond any
-        // plugin and keeps a hostile one from growing host memory this way.
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        // Tables hold function references; a million over all tables is far
+        // beyond any plugin and keeps a hostile one from growing host
+        // memory this way.
+        let growth = desired.saturating_sub(current);
+        let total = self.table_elements_in_use.saturating_add(growth);
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements_in_use = total;
+        self.last_table_growth = growth;
+        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_elements_in_use -= self.last_table_growth.min(self.table_elements_in_use);
+        self.last_table_growth = 0;
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// A Rust command component has about ten core instances, two or three
+/// memories and a few tables; these bounds leave room for far larger ones.
+const MAX_INSTANCES: usize = 1_000;
+const MAX_MEMORIES: usize = 100;
+const MAX_TABLES: usize = 1_000;
 
 /// Store data of a core module: its WASI preview-1 context and memory cap.
 struct ModuleHost {
@@ -778,6 +843,52 @@ mod tests {
 
     /// `loop br 0 end end`: never returns.
     const SPIN: &[u8] = &[0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b];
+
+    /// A command module with `memories` empty memories whose `_start` grows
+    /// each by `pages` (64 KiB each) and traps (`unreachable`) if one
+    /// growth is refused.
+    fn module_growing_memories(memories: u8, pages: u8) -> Vec<u8> {
+        let mut body = Vec::new();
+        for memory in 0..memories {
+            body.extend([0x41, pages, 0x40, memory]); // i32.const pages; memory.grow memory
+            body.extend([0x41, 0x7f, 0x46]); // i32.const -1; i32.eq
+            body.extend([0x04, 0x40, 0x00, 0x0b]); // if unreachable end
+        }
+        body.push(0x0b);
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type: () -> ()
+        wasm.extend([0x03, 0x02, 0x01, 0x00]); // one function of that type
+        wasm.extend([0x05, 1 + 2 * memories, memories]); // memories…
+        for _ in 0..memories {
+            wasm.extend([0x00, 0x00]); // …each with no pages and no maximum
+        }
+        wasm.extend([0x07, 0x0a, 0x01, 0x06]); // export "_start", func 0
+        wasm.extend(b"_start");
+        wasm.extend([0x00, 0x00]);
+        let len = u8::try_from(body.len()).unwrap();
+        wasm.extend([0x0a, len + 3, 0x01, len + 1, 0x00]); // code: no locals
+        wasm.extend(body);
+        wasm
+    }
+
+    #[test]
+    fn the_memory_cap_holds_over_all_memories_together() {
+        let runtime = Runtime::new().unwrap();
+        // Four memories of 1 MiB each: 4 MiB in all.
+        let plugin = runtime.compile(&module_growing_memories(4, 16)).unwrap();
+        let capped_at = |mib: u64| Invocation {
+            limits: Limits {
+                memory_bytes: mib << 20,
+                ..Limits::default()
+            },
+            ..Invocation::new(vec!["grow".into()])
+        };
+        let within = block_on(runtime.run(&plugin, capped_at(4))).unwrap();
+        assert_eq!(within, Exit::Code(0));
+        // Each memory alone is under 3 MiB; together they are not.
+        let over = block_on(runtime.run(&plugin, capped_at(3))).unwrap();
+        assert_eq!(over, Exit::OverMemoryLimit { limit: 3 << 20 });
+    }
 
     fn block_on<F: Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
