@@ -141,14 +141,21 @@ impl Permissions {
         }
     }
 
-    /// Removes a permission: a directory whatever its access, memory back to
-    /// the default. Returns whether anything was removed.
+    /// Removes a permission: a directory whatever its access, a memory cap
+    /// above the default back to the default (a cap below it is a limit,
+    /// not a permission, and stays). Returns whether anything was removed.
     pub fn remove(&mut self, permission: &Permission) -> bool {
         match permission {
             Permission::Env(name) => self.env.remove(name),
             Permission::Dir { path, .. } => self.dirs.remove(path).is_some(),
             Permission::Host(origin) => self.hosts.remove(origin),
-            Permission::Memory(_) => self.memory.take().is_some(),
+            Permission::Memory(_) => {
+                let above_default = self.memory.is_some_and(|m| m > DEFAULT_MEMORY);
+                if above_default {
+                    self.memory = None;
+                }
+                above_default
+            }
         }
     }
 
@@ -186,10 +193,14 @@ impl Permissions {
         }
     }
 
-    /// This set without what `deny` names (per-run narrowing).
+    /// This set without what `deny` names (per-run narrowing). Narrowing
+    /// never raises the memory cap: one below the default stays.
     pub fn narrowed(&self, deny: &Deny) -> Permissions {
         match deny {
-            Deny::All => Permissions::none(),
+            Deny::All => Permissions {
+                memory: self.memory.filter(|m| *m < DEFAULT_MEMORY),
+                ..Permissions::none()
+            },
             Deny::These(denied) => {
                 let mut narrowed = self.clone();
                 for permission in denied {
@@ -417,6 +428,16 @@ mod tests {
 
         let err = Permissions::from_json(br#"{"env":[]}"#).unwrap_err();
         assert!(err.to_string().contains("missing field `version`"), "{err}");
+
+        // A plugin's declaration cannot smuggle terminal control sequences
+        // into the consent prompt, nor into the error that refuses it.
+        let err = Permissions::from_json(
+            br#"{"version":1,"dirs":[{"path":"/tmp[1A[2K","access":"read-only"}]}"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("control character"), "{text}");
+        assert!(!text.contains('\x1b'), "{text:?}");
     }
 
     #[test]
@@ -449,6 +470,13 @@ mod tests {
                 .memory_limit(),
             DEFAULT_MEMORY
         );
+        // Narrowing never raises a cap below the default.
+        let low = perms(&["env:A", "memory:128MiB"]);
+        for deny in ["all", "memory:1GiB", "env:A"] {
+            let narrowed = low.narrowed(&Deny::parse(deny).unwrap());
+            assert_eq!(narrowed.memory_limit(), ByteSize::mib(128), "{deny}");
+            assert!(narrowed.env().next().is_none() || deny == "memory:1GiB");
+        }
     }
 
     #[test]

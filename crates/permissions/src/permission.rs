@@ -205,8 +205,13 @@ impl TryFrom<String> for DirPath {
         if text == "." {
             return Ok(DirPath::Current);
         }
-        if text.contains('\0') {
-            return Err("a path cannot contain a NUL byte".into());
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            // Printed raw, it could rewrite the consent prompt on a terminal.
+            return Err(format!(
+                "a path cannot contain a control character (U+{:04X}); it was {:?}",
+                u32::from(c),
+                text
+            ));
         }
         let (under_home, rest) = if text == "~" {
             (true, "")
@@ -300,6 +305,13 @@ impl TryFrom<String> for HostOrigin {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, String> {
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "an origin cannot contain a control character (U+{:04X}); it was {:?}",
+                u32::from(c),
+                text
+            ));
+        }
         let (scheme, rest) = match text.split_once("://") {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
             None => ("https".to_string(), text.as_str()),
@@ -439,6 +451,9 @@ mod tests {
             ("host:https://x:99999", "not a port"),
             ("host:https://bad_name", "not a host name"),
             ("memory:lots", "size"),
+            ("dir:/a\x1b[2Kb", "control character (U+001B)"),
+            ("dir:/a\rb", "control character (U+000D)"),
+            ("host:https://a\x1bb", "control character"),
         ] {
             let err = parse(spec).unwrap_err();
             assert!(err.contains(needle), "{spec}: {err}");
