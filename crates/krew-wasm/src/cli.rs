@@ -194,7 +194,7 @@ pub struct ConsentFlags {
     /// Grant this permission (env:NAME, dir:PATH[:rw], host:URL, memory:SIZE); repeatable
     #[arg(long, value_name = "PERMISSION")]
     pub grant: Vec<Permission>,
-    /// Install without this requested permission, or `all`; repeatable
+    /// Install without this requested permission (wins over --yes and --grant), or `all` for all that is left; repeatable
     #[arg(long, value_name = "PERMISSION|all")]
     pub deny: Vec<String>,
 }

@@ -133,6 +133,18 @@ fn block_on_interruptible<T>(future: impl Future<Output = Result<T>>) -> Result<
     result
 }
 
+/// Runs a future on a current-thread runtime, leaving SIGINT's default
+/// action (end the process) alone.
+fn block_on_uninterruptible<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = tokio.block_on(future);
+    tokio.shutdown_background();
+    result
+}
+
 fn plugin_name(reference: &PluginReference, explicit: Option<&str>) -> Result<PluginName> {
     match explicit {
         Some(name) => Ok(PluginName::new(name)?),
@@ -174,6 +186,7 @@ async fn pull(args: PullArgs) -> Result<()> {
                 receipt.kind.describe(),
                 human_size(receipt.size)
             );
+            consent::print_grants(name.as_str(), &receipt.granted);
             print_path_hint(&store);
         }
     }
@@ -318,7 +331,12 @@ pub(crate) async fn install_plugin(
             consent::decide(consent::Request {
                 name: name.as_str(),
                 declared: &requested,
-                previous: previous.as_ref().map(|p| (&p.requested, &p.granted)),
+                // Grants carry over to a new version of the same plugin,
+                // never to another repository's plugin replacing it.
+                previous: previous
+                    .as_ref()
+                    .filter(|p| p.repository() == source_repository(&source_string))
+                    .map(|p| (&p.requested, &p.granted)),
                 flags,
             })
             .await?
@@ -790,7 +808,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let looks_like_file =
         path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');
     let flag_check = verify::flag_check(args.verify_key.as_deref(), &args.keyless)?;
-    let (program, wasm, name) = if looks_like_file {
+    let (program, wasm, name, declared) = if looks_like_file {
         if flag_check.is_some() {
             bail!(
                 "{} is a local file: it carries no registry signature to verify; \
@@ -804,7 +822,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .and_then(|s| s.to_str())
             .unwrap_or("plugin")
             .to_string();
-        (args.target.clone(), wasm, name)
+        let declared = Permissions::from_wasm(&wasm)
+            .with_context(|| format!("{} declares its permissions wrongly", args.target))?
+            .unwrap_or_default();
+        (args.target.clone(), wasm, name, declared)
     } else {
         let reference = PluginReference::parse(&args.target).with_context(|| {
             format!(
@@ -819,12 +840,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let policy = trust::load_policy()?;
         let checks = trust::checks_for(policy.as_ref(), &reference, flag_check)
             .with_context(|| format!("{reference} was not run"))?;
-        let wasm = block_on_interruptible(fetch_to_memory(&reference, &options, &checks))?;
-        (format!("kubectl-{name}"), wasm, name)
+        // Not interruptible: nothing is staged, and tokio's Ctrl-C listener,
+        // once installed, would stay for the plugin's run and keep Ctrl-C
+        // from ending it.
+        let (wasm, resolved) =
+            block_on_uninterruptible(fetch_to_memory(&reference, &options, &checks))?;
+        let declared = declared_permissions(&wasm, &resolved)
+            .with_context(|| format!("{} declares its permissions wrongly", args.target))?;
+        (format!("kubectl-{name}"), wasm, name, declared)
     };
-    let declared = Permissions::from_wasm(&wasm)
-        .with_context(|| format!("{} declares its permissions wrongly", args.target))?
-        .unwrap_or_default();
     let mut granted = if args.yes {
         declared.clone()
     } else {
@@ -861,7 +885,7 @@ async fn fetch_to_memory(
     reference: &PluginReference,
     options: &RegistryOptions,
     checks: &[trust::Check],
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, ResolvedPlugin)> {
     let mut client = RegistryClient::new(reference, options)?;
     let resolved = client.resolve(reference).await?;
     trust::verify_all(&mut client, reference, &resolved.manifest_digest, checks)
@@ -873,5 +897,5 @@ async fn fetch_to_memory(
         .fetch_layer(&resolved, &mut wasm, |n| bar.set_position(n))
         .await?;
     bar.finish_and_clear();
-    Ok(wasm)
+    Ok((wasm, resolved))
 }

@@ -5,6 +5,10 @@
 //! shown each permission in words and asked; in a script every requested
 //! permission must be answered in advance with `--yes`, `--grant` or
 //! `--deny`, else the install is refused before anything is written.
+//! A named `--deny PERMISSION` wins over the other two; `--deny all` says no
+//! to whatever they leave unanswered. An upgrade asks only for what the new
+//! version asks for beyond the installed one: what that one was denied stays
+//! denied.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
@@ -29,6 +33,11 @@ pub struct Request<'a> {
 /// in a script when something is left unanswered.
 pub async fn decide(request: Request<'_>) -> Result<Permissions> {
     let deny = deny_list(&request.flags.deny)?;
+    if request.flags.yes && matches!(deny, Deny::All) {
+        bail!(
+            "--yes grants all the plugin asks for and --deny all none of it; pass one of them (or --deny PERMISSION for the ones to leave out)"
+        );
+    }
     let mut granted = carried_over(request.declared, request.previous);
     for permission in &request.flags.grant {
         granted.insert(permission.clone());
@@ -36,7 +45,17 @@ pub async fn decide(request: Request<'_>) -> Result<Permissions> {
     if request.flags.yes {
         granted = granted.union(request.declared);
     }
-    let undecided = request.declared.not_covered_by(&granted).narrowed(&deny);
+    // A named `--deny` wins over `--yes`, `--grant` and what the installed
+    // version had; `--deny all` answers what is left.
+    if let Deny::These(_) = deny {
+        granted = granted.narrowed(&deny);
+    }
+    let mut undecided = request.declared.not_covered_by(&granted).narrowed(&deny);
+    if let Some((previously_declared, _)) = request.previous {
+        // What the installed version asked for and does not have was denied
+        // (or revoked) before: an upgrade asks only for what is new.
+        undecided = undecided.not_covered_by(previously_declared);
+    }
     if !undecided.is_empty() {
         let asked_again = request.previous.is_some();
         if !interactive() {
@@ -85,6 +104,26 @@ fn carried_over(
     kept
 }
 
+/// What a rollback restores of the previous version's grants, given the
+/// current version's (requested, granted) and the previous one's: all of
+/// them, except what the upgrade carried forward (see [`carried_over`]) and
+/// the current version no longer has: the user revoked or denied that since,
+/// and a rollback must not give it back.
+pub fn granted_on_rollback(
+    (requested, granted): (&Permissions, &Permissions),
+    (previously_requested, previously_granted): (&Permissions, &Permissions),
+) -> Permissions {
+    let mut kept = Permissions::none();
+    for permission in previously_granted.iter() {
+        let carried_forward =
+            requested.covers(&permission) || !previously_requested.covers(&permission);
+        if !carried_forward || granted.covers(&permission) {
+            kept.insert(permission);
+        }
+    }
+    kept
+}
+
 /// `--deny` values: `all`, or permissions.
 pub fn deny_list(values: &[String]) -> Result<Deny> {
     if values.iter().any(|v| v == "all") {
@@ -104,6 +143,14 @@ pub fn describe_request(name: &str, permissions: &Permissions, again: bool) -> S
         text.push_str(&format!("\n  - {}  [{permission}]", permission.describe()));
     }
     text
+}
+
+/// After an install, upgrade, import or rollback: what the plugin may do
+/// beyond the defaults, when anything.
+pub fn print_grants(name: &str, granted: &Permissions) {
+    if !granted.is_empty() {
+        println!("{name} is granted: {}", describe_lines(granted));
+    }
 }
 
 /// Lines for `info`: each permission, in words.
@@ -130,4 +177,143 @@ fn ask(question: &str) -> Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(specs: &[&str]) -> Permissions {
+        let mut set = Permissions::none();
+        for spec in specs {
+            set.insert(spec.parse().unwrap());
+        }
+        set
+    }
+
+    fn flags(yes: bool, grant: &[&str], deny: &[&str]) -> ConsentFlags {
+        ConsentFlags {
+            yes,
+            grant: grant.iter().map(|s| s.parse().unwrap()).collect(),
+            deny: deny.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Decides without a terminal: every case here is answered in advance.
+    fn decided(
+        declared: &Permissions,
+        previous: Option<(&Permissions, &Permissions)>,
+        flags: &ConsentFlags,
+    ) -> Permissions {
+        let request = Request {
+            name: "p",
+            declared,
+            previous,
+            flags,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(decide(request))
+            .unwrap()
+    }
+
+    #[test]
+    fn deny_wins_over_yes_grant_and_what_was_granted_before() {
+        let declared = set(&["env:A", "dir:.", "host:https://example.com"]);
+        assert_eq!(
+            decided(&declared, None, &flags(true, &[], &["dir:."])),
+            set(&["env:A", "host:https://example.com"])
+        );
+        assert_eq!(
+            decided(
+                &declared,
+                None,
+                &flags(
+                    false,
+                    &["env:A"],
+                    &["env:A", "dir:.", "host:https://example.com"]
+                )
+            ),
+            Permissions::none()
+        );
+        // `--deny all` is "and nothing else".
+        assert_eq!(
+            decided(&declared, None, &flags(false, &["env:A"], &["all"])),
+            set(&["env:A"])
+        );
+        // An upgrade: what the old version had is denied too.
+        let before = set(&["env:A", "dir:."]);
+        assert_eq!(
+            decided(
+                &declared,
+                Some((&before, &before)),
+                &flags(false, &[], &["env:A", "host:https://example.com"])
+            ),
+            set(&["dir:."])
+        );
+    }
+
+    #[test]
+    fn yes_and_deny_all_contradict_each_other() {
+        let request = Request {
+            name: "p",
+            declared: &set(&["env:A"]),
+            previous: None,
+            flags: &flags(true, &[], &["all"]),
+        };
+        let err = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(decide(request))
+            .unwrap_err();
+        assert!(err.to_string().contains("pass one of them"), "{err}");
+    }
+
+    #[test]
+    fn an_upgrade_asks_only_for_what_is_new() {
+        // v1 asked for env:A and dir:., and was granted env:A only; v2 asks
+        // for the same. Nothing is asked (this would fail without a
+        // terminal), and dir:. stays denied.
+        let v1 = set(&["env:A", "dir:."]);
+        let granted = set(&["env:A"]);
+        assert_eq!(
+            decided(&v1, Some((&v1, &granted)), &flags(false, &[], &[])),
+            granted
+        );
+        // v3 asks for env:B too: that must be answered, dir:. still not.
+        let v3 = set(&["env:A", "env:B", "dir:."]);
+        assert_eq!(
+            decided(&v3, Some((&v1, &granted)), &flags(false, &["env:B"], &[])),
+            set(&["env:A", "env:B"])
+        );
+    }
+
+    #[test]
+    fn a_rollback_does_not_give_back_what_was_revoked_since_the_upgrade() {
+        // v1 asked for env:A and dir:., and had both; v2 asks for env:A and
+        // env:B, so dir:. was dropped at the upgrade, and env:A revoked since.
+        let v1 = set(&["env:A", "dir:."]);
+        let v2_requested = set(&["env:A", "env:B"]);
+        let v2_granted = set(&["env:B"]);
+        assert_eq!(
+            granted_on_rollback((&v2_requested, &v2_granted), (&v1, &v1)),
+            set(&["dir:."])
+        );
+        // A grant beyond v1's request went forward; revoked since, it stays revoked.
+        let v1_granted = set(&["env:A", "env:EXTRA"]);
+        let v1_requested = set(&["env:A"]);
+        assert_eq!(
+            granted_on_rollback(
+                (&v1_requested, &set(&["env:A"])),
+                (&v1_requested, &v1_granted)
+            ),
+            set(&["env:A"])
+        );
+        // Nothing revoked: everything comes back.
+        assert_eq!(
+            granted_on_rollback((&v2_requested, &set(&["env:A", "env:B"])), (&v1, &v1)),
+            v1
+        );
+    }
 }

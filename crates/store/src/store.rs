@@ -439,13 +439,16 @@ impl Store {
     /// Returns `name` to its previous version (`expected`, as the caller read
     /// it before precompiling): its blob is re-hashed, its precompiled
     /// artifact written, and the receipt, written last, records that version
-    /// with its grants and no previous one. What the rolled-back version alone
-    /// used is collected.
+    /// with `granted` (the caller decides what of its old grants still
+    /// stands) and no previous one. What the rolled-back version alone used
+    /// is collected.
+    #[allow(clippy::too_many_arguments)] // each is one fact the commit needs
     pub fn rollback(
         &self,
         _lock: &StoreLock,
         name: &PluginName,
         expected: &crate::receipt::PreviousVersion,
+        granted: krew_wasm_permissions::Permissions,
         artifact: Option<(&str, Vec<u8>)>,
         executable: &Path,
         installed_at: String,
@@ -469,7 +472,8 @@ impl Store {
             self.write_artifact(engine, &previous.digest, &bytes)?;
         }
         self.write_link(name, executable)?;
-        let receipt = Receipt::at_version(name.as_str(), previous, installed_at, None);
+        let mut receipt = Receipt::at_version(name.as_str(), previous, installed_at, None);
+        receipt.granted = granted;
         self.write_receipt(&receipt)?;
         // Other engines' caches are left to the next install.
         self.collect_garbage(&[], executable);
@@ -1129,7 +1133,15 @@ mod tests {
         let previous = current.previous.clone().unwrap();
         let lock = store.lock(|| {}).unwrap();
         let rolled = store
-            .rollback(&lock, &plugin, &previous, None, &exe, "now".into())
+            .rollback(
+                &lock,
+                &plugin,
+                &previous,
+                previous.granted.clone(),
+                None,
+                &exe,
+                "now".into(),
+            )
             .unwrap();
         assert_eq!(rolled.digest, b);
         assert_eq!(rolled.previous, None);
@@ -1137,7 +1149,15 @@ mod tests {
         assert!(kept(&b));
         assert!(!store.blob_path(&c).exists());
         assert!(matches!(
-            store.rollback(&lock, &plugin, &previous, None, &exe, "now".into()),
+            store.rollback(
+                &lock,
+                &plugin,
+                &previous,
+                previous.granted.clone(),
+                None,
+                &exe,
+                "now".into()
+            ),
             Err(StoreError::NoPreviousVersion(_))
         ));
     }
@@ -1157,7 +1177,15 @@ mod tests {
         let plugin = PluginName::new("tool").unwrap();
         let exe = exe(&store);
         assert!(matches!(
-            store.rollback(&lock, &plugin, &previous, None, &exe, "now".into()),
+            store.rollback(
+                &lock,
+                &plugin,
+                &previous,
+                previous.granted.clone(),
+                None,
+                &exe,
+                "now".into()
+            ),
             Err(StoreError::PreviousVersionDamaged { .. })
         ));
         assert_eq!(
@@ -1170,7 +1198,15 @@ mod tests {
             ..previous
         };
         assert!(matches!(
-            store.rollback(&lock, &plugin, &other, None, &exe, "now".into()),
+            store.rollback(
+                &lock,
+                &plugin,
+                &other,
+                other.granted.clone(),
+                None,
+                &exe,
+                "now".into()
+            ),
             Err(StoreError::ChangedMeanwhile(_))
         ));
     }

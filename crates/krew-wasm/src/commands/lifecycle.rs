@@ -112,6 +112,11 @@ async fn upgrade_one(
             receipt: new,
             replaced,
         } => {
+            // Grants change on an upgrade only when the new version asks
+            // for something else: then say what they are now.
+            let grants_changed = replaced
+                .as_ref()
+                .is_none_or(|old| old.granted != new.granted);
             match replaced {
                 Some(old) => println!(
                     "upgraded {name} from {reference}: {} -> {} ({}, {}); `krew-wasm rollback {name}` returns to {}",
@@ -125,6 +130,9 @@ async fn upgrade_one(
                     "{what} {name} from {reference} ({})",
                     short_digest(&new.digest)
                 ),
+            }
+            if grants_changed {
+                crate::consent::print_grants(name, &new.granted);
             }
             Ok(true)
         }
@@ -290,6 +298,10 @@ pub(super) async fn rollback(args: RollbackArgs) -> Result<()> {
         &lock,
         &name,
         &previous,
+        crate::consent::granted_on_rollback(
+            (&receipt.requested, &receipt.granted),
+            (&previous.requested, &previous.granted),
+        ),
         artifact
             .as_ref()
             .map(|(engine, bytes)| (engine.as_str(), bytes.clone())),
@@ -671,6 +683,8 @@ pub(super) async fn import(args: ImportArgs) -> Result<()> {
                     receipt.kind.describe(),
                     human_size(receipt.size)
                 );
+                // The lock's grants, applied as recorded: say what they are.
+                crate::consent::print_grants(plugin.name.as_str(), &receipt.granted);
             }
         }
     }
