@@ -192,8 +192,29 @@ fn grant_and_revoke_change_the_receipt_alone() {
     );
 
     world.sandbox.ok(&["grant", "declared-probe", "dir:."]);
+    // Read-only: reads work, and neither a change nor a new file gets in.
+    let text = stdout(&world.run_plugin(
+        &world.work,
+        &[],
+        &["notes.txt", "write:notes.txt", "write:new.txt"],
+    ));
+    assert!(text.contains("read notes.txt: ok"), "{text}");
     assert!(
-        stdout(&world.run_plugin(&world.work, &[], &["notes.txt"])).contains("read notes.txt: ok")
+        text.contains("write notes.txt: denied") && text.contains("write new.txt: denied"),
+        "a read-only grant let the plugin write:\n{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(world.work.join("notes.txt")).expect("notes"),
+        "my notes"
+    );
+    assert!(!world.work.join("new.txt").exists());
+    // Read-write (the same directory, wider): now the writes land.
+    world.sandbox.ok(&["grant", "declared-probe", "dir:.:rw"]);
+    let text = stdout(&world.run_plugin(&world.work, &[], &["write:new.txt"]));
+    assert!(text.contains("write new.txt: ok"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(world.work.join("new.txt")).expect("new.txt"),
+        " probe was here"
     );
     world.sandbox.ok(&["revoke", "declared-probe", "dir:."]);
     assert!(
@@ -355,6 +376,18 @@ fn a_declaration_pushed_as_an_annotation_is_asked_for_too() {
     );
     assert_eq!(info["granted"]["env"], serde_json::json!(["GITHUB_TOKEN"]));
     assert!(info["granted"]["hosts"].is_null(), "{info}");
+
+    // `run REF` reads the annotation too: what it declares there is shown,
+    // and not granted unless asked for.
+    let out = sandbox.krew(&["run", &reference]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("[env:GITHUB_TOKEN]")
+            && err.contains("[host:https://api.github.com]")
+            && err.contains("not granted for this run"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -435,6 +468,225 @@ fn a_granted_host_is_reachable_and_no_other() {
         "{text}"
     );
     assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn deny_wins_over_yes_and_another_repositorys_plugin_inherits_no_grant() {
+    let world = World::new();
+    let out = world
+        .sandbox
+        .krew(&["pull", &world.reference, "--yes", "--deny", "dir:."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let granted = world.granted();
+    assert!(
+        granted["dirs"].is_null(),
+        "--deny dir:. lost to --yes: {granted}"
+    );
+    assert_eq!(granted["env"], serde_json::json!(["PROBE_GREETING"]));
+    // The install says what it granted.
+    let said = stdout(&out);
+    assert!(
+        said.contains("declared-probe is granted:")
+            && said.contains("read the environment variable PROBE_GREETING")
+            && !said.contains("read files in the directory you run it from"),
+        "{said}"
+    );
+
+    // Another repository's plugin replaces it under the same name: it is
+    // asked for everything, as a new plugin would be, and a script that
+    // does not answer installs nothing.
+    let (other, _) = push_fixture(
+        &world.registry,
+        "declared-probe",
+        "someone-else/declared-probe:v1",
+    );
+    let before = world.sandbox.snapshot();
+    let err = world.sandbox.fails(&["pull", "--force", &other]);
+    assert!(
+        err.contains("Plugin `declared-probe` asks for permission to")
+            && err.contains("[env:PROBE_GREETING]")
+            && err.contains("[memory:1GiB]"),
+        "the replacing plugin inherited grants:\n{err}"
+    );
+    assert_eq!(world.sandbox.snapshot(), before);
+}
+
+#[test]
+fn upgrade_asks_again_and_rollback_gives_back_no_revoked_grant() {
+    let world = World::new();
+    world.sandbox.ok(&["pull", &world.reference, "--yes"]);
+    // The tag moves to a version that also asks for PROBE_EXTRA (in its
+    // manifest's annotation).
+    let declaration = world.sandbox.home().join("more.json");
+    std::fs::write(&declaration, r#"{"version":1,"env":["PROBE_EXTRA"]}"#).expect("json");
+    world.sandbox.ok(&[
+        "push",
+        fixtures().p2("declared-probe").to_str().expect("utf-8"),
+        &world.reference,
+        "--permissions",
+        declaration.to_str().expect("utf-8"),
+    ]);
+    let before = world.sandbox.snapshot();
+    let err = world.sandbox.fails(&["upgrade", "declared-probe"]);
+    assert!(
+        err.contains("asks for more than you granted before")
+            && err.contains("[env:PROBE_EXTRA]")
+            && !err.contains("[env:PROBE_GREETING]"),
+        "{err}"
+    );
+    assert_eq!(world.sandbox.snapshot(), before, "a refused upgrade wrote");
+    let out = world
+        .sandbox
+        .krew(&["upgrade", "declared-probe", "--deny", "env:PROBE_EXTRA"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("upgraded declared-probe"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        world.granted()["env"],
+        serde_json::json!(["PROBE_GREETING"])
+    );
+    // The next version (other bytes) asks for the same: a script upgrades
+    // without answering again, and what was denied stays denied.
+    let next = world.sandbox.home().join("next.wasm");
+    let bytes = std::fs::read(fixtures().p2("declared-probe")).expect("declared-probe");
+    std::fs::write(&next, with_custom_section(&bytes, "next", b"v3")).expect("next.wasm");
+    world.sandbox.ok(&[
+        "push",
+        next.to_str().expect("utf-8"),
+        &world.reference,
+        "--permissions",
+        declaration.to_str().expect("utf-8"),
+    ]);
+    let out = world.sandbox.krew(&["upgrade", "declared-probe"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("not granted: env:PROBE_EXTRA"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        world.granted()["env"],
+        serde_json::json!(["PROBE_GREETING"])
+    );
+
+    // Revoked after the upgrade, a grant stays revoked through a rollback;
+    // the rest of the old version's grants come back with it.
+    world
+        .sandbox
+        .ok(&["revoke", "declared-probe", "env:PROBE_GREETING"]);
+    let said = world.sandbox.ok(&["rollback", "declared-probe"]);
+    assert!(said.contains("rolled back declared-probe"), "{said}");
+    let granted = world.granted();
+    assert!(
+        granted["env"].is_null(),
+        "the rollback re-granted: {granted}"
+    );
+    assert_eq!(granted["dirs"][0]["path"], ".", "{granted}");
+    let out = world.run_plugin(&world.work, &[], &["notes.txt"]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("PROBE_GREETING") && text.contains("read notes.txt: ok"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_receipts_memory_cap_holds_when_kubectl_runs_the_plugin() {
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let (reference, _) = push_fixture(&registry, "exhaust-memory", "plugins/exhaust-memory:v1");
+    sandbox.ok(&["pull", &reference]);
+    let run = |env: &[(&str, &str)]| {
+        let mut command = sandbox.command(sandbox.bin().join("kubectl-exhaust_memory"));
+        command.arg("2048");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("running the plugin")
+    };
+    // (grant, KREW_WASM_MAX_MEMORY, the cap that must hold, in MiB)
+    let cases: [(Option<&str>, Option<&str>, usize); 3] = [
+        (Some("memory:96MiB"), None, 96),
+        (Some("memory:640MiB"), None, 640),
+        (None, Some("64MiB"), 64),
+    ];
+    for (grant, env, cap) in cases {
+        if let Some(grant) = grant {
+            sandbox.ok(&["grant", "exhaust-memory", grant]);
+        }
+        let env: Vec<(&str, &str)> = env
+            .map(|v| ("KREW_WASM_MAX_MEMORY", v))
+            .into_iter()
+            .collect();
+        let out = run(&env);
+        let (text, err) = (stdout(&out), stderr(&out));
+        let got = text
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("got ")?
+                    .strip_suffix(" MiB")?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        let label = format!("{grant:?} KREW_WASM_MAX_MEMORY={env:?}");
+        assert!(!out.status.success(), "{label}: exited 0");
+        assert!(
+            got <= cap && got + 64 >= cap,
+            "{label}: got {got} MiB, cap {cap} MiB"
+        );
+        assert!(
+            err.contains(&format!("memory limit of {cap}MiB")),
+            "{label}: stderr does not name the {cap} MiB limit:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_plugin_run_from_a_registry() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let registry = Registry::start();
+    let sandbox = Sandbox::new();
+    let (reference, _) = push_fixture(&registry, "spin-forever", "plugins/spin:v1");
+    let mut child = sandbox
+        .command(krew_wasm_exe())
+        .args(["run", &reference, "--", "busy"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning");
+    // Downloaded, compiled and spinning once it has said so.
+    let mut first = [0u8; 64];
+    let read = child
+        .stdout
+        .as_mut()
+        .expect("stdout")
+        .read(&mut first)
+        .expect("reading");
+    assert!(String::from_utf8_lossy(&first[..read]).contains("spin"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let interrupted = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if interrupted.elapsed() > std::time::Duration::from_secs(2) {
+            let _ = child.kill();
+            panic!("`run REF` outlived Ctrl-C by 2 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(status.signal(), Some(2), "{status}");
 }
 
 /// The store's files, without the empty staging directory a download
