@@ -659,24 +659,49 @@ impl Drop for EpochTicker {
 /// instances, memories and tables is bounded too.
 struct MemoryCap {
     limit: usize,
-    /// Bytes of linear memory the plugin holds, over all its memories.
-    memory_in_use: usize,
-    /// Elements over all the plugin's tables.
-    table_elements_in_use: usize,
-    /// What the last growth allowed added, taken back if it then failed.
-    last_memory_growth: usize,
-    last_table_growth: usize,
+    /// Bytes of linear memory, over all the plugin's memories.
+    memory: Tally,
+    /// Elements, over all the plugin's tables.
+    table_elements: Tally,
     went_over: Arc<AtomicBool>,
+}
+
+/// A total over several memories (or tables), each growing on its own.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    /// What the last growth allowed added, taken back if it then failed.
+    last_growth: usize,
+}
+
+impl Tally {
+    /// Counts one memory's growth from `current` (already counted; 0 for
+    /// one being created) to `desired`, if the total stays within `limit`.
+    fn grow(&mut self, current: usize, desired: usize, limit: usize) -> bool {
+        let growth = desired.saturating_sub(current);
+        let total = self.total.saturating_add(growth);
+        if total > limit {
+            return false;
+        }
+        self.total = total;
+        self.last_growth = growth;
+        true
+    }
+
+    /// The growth just allowed did not happen (past the memory's own
+    /// maximum, or the system said no).
+    fn undo_last_growth(&mut self) {
+        self.total -= self.last_growth.min(self.total);
+        self.last_growth = 0;
+    }
 }
 
 impl MemoryCap {
     fn new(limit: u64) -> Self {
         Self {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            memory_in_use: 0,
-            table_elements_in_use: 0,
-            last_memory_growth: 0,
-            last_table_growth: 0,
+            memory: Tally::default(),
+            table_elements: Tally::default(),
             went_over: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -689,23 +714,15 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // `current` is already counted (0 for a memory being created).
-        let growth = desired.saturating_sub(current);
-        let total = self.memory_in_use.saturating_add(growth);
-        if total > self.limit {
+        let allowed = self.memory.grow(current, desired, self.limit);
+        if !allowed {
             self.went_over.store(true, Ordering::Relaxed);
-            return Ok(false);
         }
-        self.memory_in_use = total;
-        self.last_memory_growth = growth;
-        Ok(true)
+        Ok(allowed)
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        // Past the memory's own maximum, or the system said no: the guest
-        // sees `memory.grow` fail, and nothing was added.
-        self.memory_in_use -= self.last_memory_growth.min(self.memory_in_use);
-        self.last_memory_growth = 0;
+        self.memory.undo_last_growth();
         Ok(())
     }
 
@@ -718,19 +735,13 @@ impl ResourceLimiter for MemoryCap {
         // Tables hold function references; a million over all tables is far
         // beyond any plugin and keeps a hostile one from growing host
         // memory this way.
-        let growth = desired.saturating_sub(current);
-        let total = self.table_elements_in_use.saturating_add(growth);
-        if total > MAX_TABLE_ELEMENTS {
-            return Ok(false);
-        }
-        self.table_elements_in_use = total;
-        self.last_table_growth = growth;
-        Ok(true)
+        Ok(self
+            .table_elements
+            .grow(current, desired, MAX_TABLE_ELEMENTS))
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.table_elements_in_use -= self.last_table_growth.min(self.table_elements_in_use);
-        self.last_table_growth = 0;
+        self.table_elements.undo_last_growth();
         Ok(())
     }
 
@@ -869,6 +880,17 @@ mod tests {
         wasm.extend([0x0a, len + 3, 0x01, len + 1, 0x00]); // code: no locals
         wasm.extend(body);
         wasm
+    }
+
+    #[test]
+    fn a_tally_counts_every_memory_and_forgets_a_growth_that_failed() {
+        let mut tally = Tally::default();
+        assert!(tally.grow(0, 10, 30)); // memory A: 10
+        assert!(tally.grow(0, 15, 30)); // memory B: 15, total 25
+        tally.undo_last_growth(); // B's growth failed after all: total 10
+        assert!(tally.grow(10, 30, 30)); // A: 30, total 30
+        assert!(!tally.grow(0, 1, 30)); // B: nothing left
+        assert_eq!(tally.total, 30);
     }
 
     #[test]

@@ -1287,45 +1287,9 @@ fn runaway_plugins_stop_at_the_timeout() {
 
 #[test]
 fn ctrl_c_stops_a_busy_plugin_at_once() {
-    use std::os::unix::process::ExitStatusExt as _;
     let victim = Victim::new(&["spin-forever"]);
-    let mut command = victim.run_command("spin-forever", &[], &["busy".to_string()]);
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning");
-    // Wait until it spins (the first run compiles it first).
-    let mut first = [0u8; 64];
-    let read = child
-        .stdout
-        .as_mut()
-        .expect("stdout")
-        .read(&mut first)
-        .expect("reading");
-    assert!(String::from_utf8_lossy(&first[..read]).contains("spin"));
-    std::thread::sleep(Duration::from_millis(300));
-    let interrupted = Instant::now();
-    // What the terminal sends on Ctrl-C.
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(kill.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            interrupted.elapsed() < Duration::from_secs(2),
-            "a spinning plugin outlived Ctrl-C by {:?}",
-            interrupted.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    eprintln!("Ctrl-C: {status} after {:?}", interrupted.elapsed());
-    assert_eq!(status.signal(), Some(2), "{status}");
+    let command = victim.run_command("spin-forever", &[], &["busy".to_string()]);
+    crate::assert_ctrl_c_ends_a_spinning_run(command);
 }
 
 /// The peak resident memory of a process, from /proc.

@@ -200,3 +200,47 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Starts `command` (a run of the spin-forever attack, `busy`), waits until
+/// it spins, sends SIGINT as a terminal's Ctrl-C does, and asserts the
+/// process died of it within 2 s.
+pub fn assert_ctrl_c_ends_a_spinning_run(mut command: Command) {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning");
+    // Spinning once it has said so (after any download and compile).
+    let mut first = [0u8; 64];
+    let read = child
+        .stdout
+        .as_mut()
+        .expect("stdout")
+        .read(&mut first)
+        .expect("reading");
+    assert!(String::from_utf8_lossy(&first[..read]).contains("spin"));
+    std::thread::sleep(Duration::from_millis(300));
+    let interrupted = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if interrupted.elapsed() > Duration::from_secs(2) {
+            let _ = child.kill();
+            panic!("a spinning plugin outlived Ctrl-C by 2 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    eprintln!("Ctrl-C: {status} after {:?}", interrupted.elapsed());
+    assert_eq!(status.signal(), Some(2), "{status}");
+}

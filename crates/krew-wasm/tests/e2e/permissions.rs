@@ -648,45 +648,14 @@ fn the_receipts_memory_cap_holds_when_kubectl_runs_the_plugin() {
 
 #[test]
 fn ctrl_c_stops_a_plugin_run_from_a_registry() {
-    use std::os::unix::process::ExitStatusExt as _;
+    // The download listens for Ctrl-C only if it must clean up; once the
+    // plugin runs, Ctrl-C must end it as it ends a native program.
     let registry = Registry::start();
     let sandbox = Sandbox::new();
     let (reference, _) = push_fixture(&registry, "spin-forever", "plugins/spin:v1");
-    let mut child = sandbox
-        .command(krew_wasm_exe())
-        .args(["run", &reference, "--", "busy"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawning");
-    // Downloaded, compiled and spinning once it has said so.
-    let mut first = [0u8; 64];
-    let read = child
-        .stdout
-        .as_mut()
-        .expect("stdout")
-        .read(&mut first)
-        .expect("reading");
-    assert!(String::from_utf8_lossy(&first[..read]).contains("spin"));
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let interrupted = std::time::Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(kill.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if interrupted.elapsed() > std::time::Duration::from_secs(2) {
-            let _ = child.kill();
-            panic!("`run REF` outlived Ctrl-C by 2 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    assert_eq!(status.signal(), Some(2), "{status}");
+    let mut command = sandbox.command(krew_wasm_exe());
+    command.args(["run", &reference, "--", "busy"]);
+    crate::assert_ctrl_c_ends_a_spinning_run(command);
 }
 
 /// The store's files, without the empty staging directory a download
