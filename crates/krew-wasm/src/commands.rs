@@ -803,7 +803,7 @@ fn info(args: InfoArgs) -> Result<()> {
 
 fn run(args: RunArgs) -> Result<ExitCode> {
     let run_env = RunEnv::from_env()?;
-    let runtime = Runtime::for_timeout(args.timeout.or(run_env.timeout))?.exit_after_run();
+    let runtime = Runtime::for_timeout(run_env.timeout_with(args.timeout))?.exit_after_run();
     let path = Path::new(&args.target);
     let looks_like_file =
         path.exists() || args.target.ends_with(".wasm") && !args.target.contains(':');

@@ -204,7 +204,7 @@ pub fn run_to_exit_code(
         .max_memory
         .unwrap_or_else(|| granted.memory_limit())
         .min(run_env.max_memory.unwrap_or(ByteSize::MAX));
-    let timeout = grants.timeout.or(run_env.timeout);
+    let timeout = run_env.timeout_with(grants.timeout);
 
     let host_env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

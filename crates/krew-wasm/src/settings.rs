@@ -68,6 +68,16 @@ pub struct RunEnv {
 }
 
 impl RunEnv {
+    /// The run's timeout: the shorter of `--timeout` (if given) and
+    /// `KREW_WASM_TIMEOUT`; like the other per-run settings, each can only
+    /// narrow the run.
+    pub fn timeout_with(&self, flag: Option<Duration>) -> Option<Duration> {
+        match (flag, self.timeout) {
+            (Some(flag), Some(env)) => Some(flag.min(env)),
+            (flag, env) => flag.or(env),
+        }
+    }
+
     pub fn from_env() -> Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let deny = match var("KREW_WASM_DENY") {
@@ -94,5 +104,31 @@ impl RunEnv {
             timeout,
             max_memory,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shorter_timeout_holds() {
+        let secs = Duration::from_secs;
+        let env = |timeout| RunEnv {
+            deny: Deny::These(Vec::new()),
+            timeout,
+            max_memory: None,
+        };
+        assert_eq!(
+            env(Some(secs(5))).timeout_with(Some(secs(30))),
+            Some(secs(5))
+        );
+        assert_eq!(
+            env(Some(secs(30))).timeout_with(Some(secs(5))),
+            Some(secs(5))
+        );
+        assert_eq!(env(None).timeout_with(Some(secs(5))), Some(secs(5)));
+        assert_eq!(env(Some(secs(5))).timeout_with(None), Some(secs(5)));
+        assert_eq!(env(None).timeout_with(None), None);
     }
 }
