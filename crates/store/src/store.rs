@@ -439,22 +439,26 @@ impl Store {
     /// Returns `name` to its previous version (`expected`, as the caller read
     /// it before precompiling): its blob is re-hashed, its precompiled
     /// artifact written, and the receipt, written last, records that version
-    /// with `granted` (the caller decides what of its old grants still
-    /// stands) and no previous one. What the rolled-back version alone used
-    /// is collected.
+    /// with the grants `granted` gives, from the current receipt and that
+    /// version as read under the lock (the caller decides what of its old
+    /// grants still stands), and no previous one. What the rolled-back
+    /// version alone used is collected.
     #[allow(clippy::too_many_arguments)] // each is one fact the commit needs
     pub fn rollback(
         &self,
         _lock: &StoreLock,
         name: &PluginName,
         expected: &crate::receipt::PreviousVersion,
-        granted: krew_wasm_permissions::Permissions,
+        granted: impl FnOnce(
+            &Receipt,
+            &crate::receipt::PreviousVersion,
+        ) -> krew_wasm_permissions::Permissions,
         artifact: Option<(&str, Vec<u8>)>,
         executable: &Path,
         installed_at: String,
     ) -> Result<Receipt, StoreError> {
         let current = self.receipt(name.as_str())?;
-        let Some(previous) = current.previous else {
+        let Some(previous) = current.previous.clone() else {
             return Err(StoreError::NoPreviousVersion(name.to_string()));
         };
         if &previous != expected {
@@ -472,6 +476,7 @@ impl Store {
             self.write_artifact(engine, &previous.digest, &bytes)?;
         }
         self.write_link(name, executable)?;
+        let granted = granted(&current, &previous);
         let mut receipt = Receipt::at_version(name.as_str(), previous, installed_at, None);
         receipt.granted = granted;
         self.write_receipt(&receipt)?;
@@ -1137,7 +1142,7 @@ mod tests {
                 &lock,
                 &plugin,
                 &previous,
-                previous.granted.clone(),
+                |_, previous| previous.granted.clone(),
                 None,
                 &exe,
                 "now".into(),
@@ -1153,7 +1158,7 @@ mod tests {
                 &lock,
                 &plugin,
                 &previous,
-                previous.granted.clone(),
+                |_, previous| previous.granted.clone(),
                 None,
                 &exe,
                 "now".into()
@@ -1181,7 +1186,7 @@ mod tests {
                 &lock,
                 &plugin,
                 &previous,
-                previous.granted.clone(),
+                |_, previous| previous.granted.clone(),
                 None,
                 &exe,
                 "now".into()
@@ -1202,7 +1207,7 @@ mod tests {
                 &lock,
                 &plugin,
                 &other,
-                other.granted.clone(),
+                |_, previous| previous.granted.clone(),
                 None,
                 &exe,
                 "now".into()

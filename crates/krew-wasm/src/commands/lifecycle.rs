@@ -298,10 +298,12 @@ pub(super) async fn rollback(args: RollbackArgs) -> Result<()> {
         &lock,
         &name,
         &previous,
-        crate::consent::granted_on_rollback(
-            (&receipt.requested, &receipt.granted),
-            (&previous.requested, &previous.granted),
-        ),
+        |current, previous| {
+            crate::consent::granted_on_rollback(
+                (&current.requested, &current.granted),
+                (&previous.requested, &previous.granted),
+            )
+        },
         artifact
             .as_ref()
             .map(|(engine, bytes)| (engine.as_str(), bytes.clone())),
