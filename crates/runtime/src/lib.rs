@@ -840,9 +840,21 @@ mod tests {
 
     /// `(module (func (export "_start") <body>))` with an empty type.
     fn command_module(body: &[u8]) -> Vec<u8> {
+        command_module_with_memories(0, body)
+    }
+
+    /// [`command_module`] with `memories` memories of no pages and no
+    /// maximum.
+    fn command_module_with_memories(memories: u8, body: &[u8]) -> Vec<u8> {
         let mut wasm = b"\0asm\x01\0\0\0".to_vec();
         wasm.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type: () -> ()
         wasm.extend([0x03, 0x02, 0x01, 0x00]); // one function of that type
+        if memories > 0 {
+            wasm.extend([0x05, 1 + 2 * memories, memories]); // memories…
+            for _ in 0..memories {
+                wasm.extend([0x00, 0x00]); // …each: minimum 0, no maximum
+            }
+        }
         wasm.extend([0x07, 0x0a, 0x01, 0x06]); // export "_start", func 0
         wasm.extend(b"_start");
         wasm.extend([0x00, 0x00]);
@@ -866,20 +878,7 @@ mod tests {
             body.extend([0x04, 0x40, 0x00, 0x0b]); // if unreachable end
         }
         body.push(0x0b);
-        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
-        wasm.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type: () -> ()
-        wasm.extend([0x03, 0x02, 0x01, 0x00]); // one function of that type
-        wasm.extend([0x05, 1 + 2 * memories, memories]); // memories…
-        for _ in 0..memories {
-            wasm.extend([0x00, 0x00]); // …each with no pages and no maximum
-        }
-        wasm.extend([0x07, 0x0a, 0x01, 0x06]); // export "_start", func 0
-        wasm.extend(b"_start");
-        wasm.extend([0x00, 0x00]);
-        let len = u8::try_from(body.len()).unwrap();
-        wasm.extend([0x0a, len + 3, 0x01, len + 1, 0x00]); // code: no locals
-        wasm.extend(body);
-        wasm
+        command_module_with_memories(memories, &body)
     }
 
     #[test]

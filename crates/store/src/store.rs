@@ -893,6 +893,25 @@ mod tests {
         }
     }
 
+    /// [`Store::rollback`] keeping the previous version's grants as they were.
+    fn roll_back(
+        store: &Store,
+        lock: &StoreLock,
+        plugin: &PluginName,
+        previous: &crate::receipt::PreviousVersion,
+        exe: &Path,
+    ) -> Result<Receipt, StoreError> {
+        store.rollback(
+            lock,
+            plugin,
+            previous,
+            |_, previous| previous.granted.clone(),
+            None,
+            exe,
+            "now".into(),
+        )
+    }
+
     fn exe(store: &Store) -> PathBuf {
         let exe = store.root().join("krew-wasm");
         if !exe.exists() {
@@ -1137,32 +1156,14 @@ mod tests {
         let plugin = PluginName::new("tool").unwrap();
         let previous = current.previous.clone().unwrap();
         let lock = store.lock(|| {}).unwrap();
-        let rolled = store
-            .rollback(
-                &lock,
-                &plugin,
-                &previous,
-                |_, previous| previous.granted.clone(),
-                None,
-                &exe,
-                "now".into(),
-            )
-            .unwrap();
+        let rolled = roll_back(&store, &lock, &plugin, &previous, &exe).unwrap();
         assert_eq!(rolled.digest, b);
         assert_eq!(rolled.previous, None);
         assert_eq!(store.receipt("tool").unwrap(), rolled);
         assert!(kept(&b));
         assert!(!store.blob_path(&c).exists());
         assert!(matches!(
-            store.rollback(
-                &lock,
-                &plugin,
-                &previous,
-                |_, previous| previous.granted.clone(),
-                None,
-                &exe,
-                "now".into()
-            ),
+            roll_back(&store, &lock, &plugin, &previous, &exe),
             Err(StoreError::NoPreviousVersion(_))
         ));
     }
@@ -1182,15 +1183,7 @@ mod tests {
         let plugin = PluginName::new("tool").unwrap();
         let exe = exe(&store);
         assert!(matches!(
-            store.rollback(
-                &lock,
-                &plugin,
-                &previous,
-                |_, previous| previous.granted.clone(),
-                None,
-                &exe,
-                "now".into()
-            ),
+            roll_back(&store, &lock, &plugin, &previous, &exe),
             Err(StoreError::PreviousVersionDamaged { .. })
         ));
         assert_eq!(
@@ -1203,15 +1196,7 @@ mod tests {
             ..previous
         };
         assert!(matches!(
-            store.rollback(
-                &lock,
-                &plugin,
-                &other,
-                |_, previous| previous.granted.clone(),
-                None,
-                &exe,
-                "now".into()
-            ),
+            roll_back(&store, &lock, &plugin, &other, &exe),
             Err(StoreError::ChangedMeanwhile(_))
         ));
     }
