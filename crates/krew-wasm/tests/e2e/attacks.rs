@@ -1104,14 +1104,6 @@ fn an_env_grant_reveals_that_variable_and_no_other() {
     assert_all_contained(&results);
 }
 
-/// The largest `got N MiB` the exhaust-memory attack printed.
-fn memory_got(out: &str) -> usize {
-    out.lines()
-        .filter_map(|l| l.strip_prefix("got ")?.strip_suffix(" MiB")?.parse().ok())
-        .max()
-        .unwrap_or(0)
-}
-
 #[test]
 fn memory_is_capped_at_the_limit() {
     let victim = Victim::new(&[]);
@@ -1132,7 +1124,7 @@ fn memory_is_capped_at_the_limit() {
         }
         let output = command.output().expect("running krew-wasm");
         let (out, err) = (stdout(&output), stderr(&output));
-        let got = memory_got(&out);
+        let got = crate::memory_got(&out);
         let label = format!("{options:?} KREW_WASM_MAX_MEMORY={env:?}");
         if out.contains("ESCAPED") || got > limit {
             failures.push(format!("{label}: got {got} MiB past the {limit} MiB limit"));
@@ -1350,16 +1342,11 @@ fn a_stdout_flood_is_not_buffered_and_ends_with_the_reader() {
     // The reader goes away: the run must end promptly.
     drop(out);
     let closed = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if closed.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            panic!("krew-wasm kept running 5 s after its stdout was closed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::wait_at_most(
+        &mut child,
+        Duration::from_secs(5),
+        "krew-wasm kept running 5 s after its stdout was closed",
+    );
     let err = errors.join().unwrap_or_default();
     eprintln!(
         "flood-stdout: peak {stalled} KiB stalled, {after} KiB after; ended {:?} after the pipe closed with {status}; stderr: {err}",

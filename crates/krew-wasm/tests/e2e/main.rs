@@ -231,16 +231,39 @@ pub fn assert_ctrl_c_ends_a_spinning_run(mut command: Command) {
         .status()
         .expect("kill -INT");
     assert!(kill.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if interrupted.elapsed() > Duration::from_secs(2) {
-            let _ = child.kill();
-            panic!("a spinning plugin outlived Ctrl-C by 2 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_at_most(
+        &mut child,
+        Duration::from_secs(2),
+        "a spinning plugin outlived Ctrl-C by 2 s",
+    );
     eprintln!("Ctrl-C: {status} after {:?}", interrupted.elapsed());
     assert_eq!(status.signal(), Some(2), "{status}");
+}
+
+/// Waits for `child` to end, for at most `limit`; past it, kills it and
+/// fails with `overdue`.
+pub fn wait_at_most(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    overdue: &str,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{overdue}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The largest `got N MiB` the exhaust-memory attack printed.
+pub fn memory_got(out: &str) -> usize {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("got ")?.strip_suffix(" MiB")?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }

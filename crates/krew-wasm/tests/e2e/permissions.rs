@@ -623,16 +623,7 @@ fn the_receipts_memory_cap_holds_when_kubectl_runs_the_plugin() {
             .collect();
         let out = run(&env);
         let (text, err) = (stdout(&out), stderr(&out));
-        let got = text
-            .lines()
-            .filter_map(|l| {
-                l.strip_prefix("got ")?
-                    .strip_suffix(" MiB")?
-                    .parse::<usize>()
-                    .ok()
-            })
-            .max()
-            .unwrap_or(0);
+        let got = crate::memory_got(&text);
         let label = format!("{grant:?} KREW_WASM_MAX_MEMORY={env:?}");
         assert!(!out.status.success(), "{label}: exited 0");
         assert!(
